@@ -1,0 +1,486 @@
+//! The job: one JSON document that describes a run.
+//!
+//! The same document is the CLI's `--job` file and the Step Functions execution
+//! input. Every field is documented here because this is the user reference;
+//! unknown fields are refused with their path (`tables.*.partition_by[0].fn`),
+//! so a typo never silently turns a setting off.
+//!
+//! ```
+//! let job = dbsnaplake_core::Job::from_json(r#"{
+//!     "source": {"manifest": "/data/snap/manifests/manifest-summary.json"},
+//!     "staging": "/data/staging", "datalake": "/data/lake",
+//!     "tables": {"*": {"partition_by": [{"name": "year", "from": "order_time", "fn": "year"}]}}
+//! }"#).unwrap();
+//! assert_eq!(job.file_size, 128 * 1024 * 1024);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::storage::overlaps;
+
+/// Default target size of a data lake file: 128 MiB.
+pub const DEFAULT_FILE_SIZE: u64 = 128 * 1024 * 1024;
+
+/// One run of the pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// Where the snapshot is: a snapshot manifest or a folder of files.
+    pub source: Source,
+    /// Folder for manifests and staging files of this run, e.g.
+    /// `s3://bucket/prefix/staging/mydb/snapshot=2021-01-01T08:30:00Z/`.
+    pub staging: String,
+    /// Folder of the final data lake, e.g.
+    /// `s3://bucket/prefix/datalake/mydb/snapshot=2021-01-01T08:30:00Z/`.
+    pub datalake: String,
+    /// Per-table settings by `database/schema/table`; the key `*` applies to
+    /// every table without its own entry (and to a snapshot without tables).
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableSpec>,
+    /// Size in bytes of a snapshot file group (the work of one staging worker),
+    /// or `"auto"` (the default) to choose it from the snapshot's statistics.
+    #[serde(default)]
+    pub group_size: GroupSize,
+    /// Target size in bytes of a data lake file (default 128 MiB).
+    #[serde(default = "default_file_size")]
+    pub file_size: u64,
+    /// How many workers run at once (the Map's concurrency, or the local
+    /// worker pool). `"auto"` group sizing aims for at least this many groups.
+    /// Default: 100 (on the CLI: the number of cores).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Output format settings.
+    #[serde(default)]
+    pub output: Output,
+}
+
+fn default_file_size() -> u64 {
+    DEFAULT_FILE_SIZE
+}
+
+/// Where the snapshot comes from. Exactly one of `manifest` or `files`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// URI of a snapshot `manifest-summary.json` (the seed's DB Snapshot File
+    /// Manifest), whose data Parquet lists every snapshot file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// URI of a folder of data files; step 0 lists it and writes the snapshot
+    /// manifest into the staging folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<String>,
+    /// Format of the files under `files`: `parquet` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<InputFormat>,
+    /// For `files`: the table they hold, as `database/schema/table`. Without
+    /// it the lake has no table level, as in the original dbsnaplake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+/// Input file formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFormat {
+    /// Apache Parquet.
+    #[default]
+    Parquet,
+}
+
+/// Settings of one table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// Hive partition keys, outermost first. Empty: one unpartitioned folder.
+    #[serde(default)]
+    pub partition_by: Vec<PartitionSpec>,
+    /// Order of rows inside every staging and data lake file.
+    #[serde(default)]
+    pub sort_by: Vec<SortSpec>,
+}
+
+/// One hive partition key: `<name>=<fn(from)>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// Name of the key in the path (`year` in `year=2024`).
+    pub name: String,
+    /// The column it derives from.
+    pub from: String,
+    /// How the value derives from the column.
+    #[serde(rename = "fn")]
+    pub func: PartitionFn,
+}
+
+/// How a partition value derives from a column. Timestamps, dates and ISO-8601
+/// strings (`2024-03-05`, `2024-03-05 07:08:09.123456+00`, `…T…Z`) are
+/// accepted by the calendar functions; strings with an offset are converted to
+/// UTC first, timestamps with a time zone use that zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionFn {
+    /// Four-digit year: `2024`.
+    Year,
+    /// Two-digit month: `03`.
+    Month,
+    /// Two-digit day of month: `05`.
+    Day,
+    /// Two-digit hour: `07`.
+    Hour,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// The column's value as text.
+    Value,
+}
+
+/// One sort key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SortSpec {
+    /// Column to sort by.
+    pub column: String,
+    /// Largest first (default: smallest first).
+    #[serde(default)]
+    pub descending: bool,
+    /// Nulls before other values (default: nulls last).
+    #[serde(default)]
+    pub nulls_first: bool,
+}
+
+/// Snapshot file group size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupSize {
+    /// Chosen from the snapshot's statistics.
+    #[default]
+    Auto,
+    /// A fixed number of bytes.
+    Bytes(u64),
+}
+
+impl Serialize for GroupSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            GroupSize::Auto => s.serialize_str("auto"),
+            GroupSize::Bytes(b) => s.serialize_u64(*b),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GroupSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = GroupSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or a positive number of bytes")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<GroupSize, E> {
+                if v == "auto" {
+                    Ok(GroupSize::Auto)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<GroupSize, E> {
+                if v == 0 {
+                    Err(E::invalid_value(de::Unexpected::Unsigned(v), &self))
+                } else {
+                    Ok(GroupSize::Bytes(v))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<GroupSize, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                    .and_then(|v| self.visit_u64(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Output settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// File format of the lake: `parquet`.
+    #[serde(default)]
+    pub format: OutputFormat,
+    /// Parquet compression codec: `snappy` (default), `zstd`, `gzip`, `lz4`, `none`.
+    #[serde(default)]
+    pub compression: Compression,
+}
+
+/// Output file formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// Apache Parquet.
+    #[default]
+    Parquet,
+}
+
+/// Parquet compression codecs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Snappy: fast, the usual choice for lakes.
+    #[default]
+    Snappy,
+    /// Zstandard, default level.
+    Zstd,
+    /// Gzip.
+    Gzip,
+    /// LZ4 (raw).
+    Lz4,
+    /// No compression.
+    None,
+}
+
+impl Job {
+    /// Parses and checks a job document. Errors name the field at fault.
+    pub fn from_json(text: &str) -> Result<Job> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let job: Job = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                Error::Job(e.into_inner().to_string())
+            } else {
+                Error::Job(format!("{path}: {}", e.into_inner()))
+            }
+        })?;
+        job.check()?;
+        Ok(job)
+    }
+
+    /// Checks what serde cannot: exactly one source, sane names and sizes,
+    /// folders that do not overlap.
+    pub fn check(&self) -> Result<()> {
+        let s = &self.source;
+        match (&s.manifest, &s.files) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Job(
+                    "source: give either `manifest` or `files`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(Error::Job(
+                    "source: give `manifest` (a snapshot manifest-summary.json) or `files` (a folder of data files)".into(),
+                ));
+            }
+            (Some(_), None) if s.format.is_some() || s.table.is_some() => {
+                return Err(Error::Job(
+                    "source: `format` and `table` go with `files`, not with `manifest`".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(t) = &s.table {
+            check_table_key(t).map_err(|m| Error::Job(format!("source.table: {m}")))?;
+        }
+        for (field, uri) in [("staging", &self.staging), ("datalake", &self.datalake)] {
+            if uri.trim().is_empty() {
+                return Err(Error::Job(format!("{field}: must not be empty")));
+            }
+        }
+        if overlaps(&self.staging, &self.datalake) {
+            return Err(Error::Job(format!(
+                "staging ({}) and datalake ({}) overlap; give them separate folders",
+                self.staging, self.datalake
+            )));
+        }
+        if let Some(files) = &s.files {
+            for (field, uri) in [("staging", &self.staging), ("datalake", &self.datalake)] {
+                if overlaps(files, uri) {
+                    return Err(Error::Job(format!(
+                        "{field} ({uri}) overlaps source.files ({files}); give it a separate folder"
+                    )));
+                }
+            }
+        }
+        if self.file_size == 0 {
+            return Err(Error::Job(
+                "file_size: must be a positive number of bytes".into(),
+            ));
+        }
+        if self.concurrency == Some(0) {
+            return Err(Error::Job("concurrency: must be at least 1".into()));
+        }
+        for (key, spec) in &self.tables {
+            if key != "*" {
+                check_table_key(key).map_err(|m| Error::Job(format!("tables.{key}: {m}")))?;
+            }
+            let mut names = std::collections::BTreeSet::new();
+            for (i, p) in spec.partition_by.iter().enumerate() {
+                let at = format!("tables.{key}.partition_by[{i}]");
+                check_partition_name(&p.name).map_err(|m| Error::Job(format!("{at}.name: {m}")))?;
+                if p.from.is_empty() {
+                    return Err(Error::Job(format!("{at}.from: must name a column")));
+                }
+                if !names.insert(p.name.as_str()) {
+                    return Err(Error::Job(format!("{at}.name: {:?} is used twice", p.name)));
+                }
+            }
+            for (i, s) in spec.sort_by.iter().enumerate() {
+                if s.column.is_empty() {
+                    return Err(Error::Job(format!(
+                        "tables.{key}.sort_by[{i}].column: must name a column"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings of `table` (`database/schema/table`, `None` for a table-less
+    /// snapshot): its own entry, else `*`, else no partitions and no order.
+    pub fn table_spec(&self, table: Option<&str>) -> TableSpec {
+        table
+            .and_then(|t| self.tables.get(t))
+            .or_else(|| self.tables.get("*"))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn check_table_key(key: &str) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = key.split('/').collect();
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(format!(
+            "{key:?} is not a table name; write `database/schema/table` (or `*` for every table)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_partition_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.starts_with('.') || name.starts_with('_') {
+        return Err(format!(
+            "{name:?} may not start with `.` or `_` (readers skip such folders)"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | '=' | '%' | '\\') || c.is_control())
+    {
+        return Err(format!("{name:?} may not contain {c:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{
+      "source": {"manifest": "s3://b/staging/manifests/manifest-summary.json"},
+      "staging": "s3://b/staging/", "datalake": "s3://b/datalake/",
+      "tables": {"*": {
+          "partition_by": [{"name": "year",  "from": "order_time", "fn": "year"},
+                           {"name": "month", "from": "order_time", "fn": "month"}],
+          "sort_by": [{"column": "order_time", "descending": true}]}},
+      "group_size": "auto",
+      "file_size": 134217728,
+      "output": {"format": "parquet", "compression": "snappy"}
+    }"#;
+
+    fn err(text: &str) -> String {
+        Job::from_json(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let job = Job::from_json(EXAMPLE).unwrap();
+        assert_eq!(job.group_size, GroupSize::Auto);
+        let spec = job.table_spec(Some("db/public/orders"));
+        assert_eq!(spec.partition_by[1].func, PartitionFn::Month);
+        assert!(spec.sort_by[0].descending);
+        let back = serde_json::to_string(&job).unwrap();
+        assert_eq!(Job::from_json(&back).unwrap(), job);
+    }
+
+    #[test]
+    fn unknown_and_wrong_fields_are_named() {
+        let e = err(&EXAMPLE.replace("\"file_size\"", "\"filesize\""));
+        assert!(
+            e.starts_with("invalid job: filesize: unknown field `filesize`"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"fn\": \"month\"", "\"fn\": \"moon\""));
+        assert!(
+            e.contains("tables.*.partition_by[1].fn: unknown variant `moon`"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"descending\": true", "\"descending\": true, \"x\": 1"));
+        assert!(
+            e.contains("tables.*.sort_by[0].x: unknown field `x`"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"auto\"", "\"big\""));
+        assert!(
+            e.contains("group_size: invalid value: string \"big\""),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"snappy\"", "\"brotli\""));
+        assert!(
+            e.contains("output.compression: unknown variant `brotli`"),
+            "{e}"
+        );
+        let e = err("{\"staging\": \"a\"}");
+        assert!(e.contains("missing field `source`"), "{e}");
+    }
+
+    #[test]
+    fn semantic_checks() {
+        let e = err(&EXAMPLE.replace("s3://b/datalake/", "s3://b/staging/lake"));
+        assert!(
+            e.contains("staging (s3://b/staging/) and datalake (s3://b/staging/lake) overlap"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"*\"", "\"db.orders\""));
+        assert!(
+            e.contains("tables.db.orders: \"db.orders\" is not a table name"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"name\": \"month\"", "\"name\": \"year\""));
+        assert!(
+            e.contains("partition_by[1].name: \"year\" is used twice"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"name\": \"month\"", "\"name\": \"a/b\""));
+        assert!(e.contains("may not contain '/'"), "{e}");
+        let e = err(&EXAMPLE.replace(
+            "{\"manifest\": \"s3://b/staging/manifests/manifest-summary.json\"}",
+            "{}",
+        ));
+        assert!(e.contains("source: give `manifest`"), "{e}");
+        let e = err(&EXAMPLE.replace(
+            "{\"manifest\": \"s3://b/staging/manifests/manifest-summary.json\"}",
+            "{\"files\": \"s3://b/staging/in/\"}",
+        ));
+        assert!(e.contains("overlaps source.files"), "{e}");
+    }
+
+    #[test]
+    fn table_spec_falls_back_to_star() {
+        let mut job = Job::from_json(EXAMPLE).unwrap();
+        job.tables.insert("db/s/t".into(), TableSpec::default());
+        assert!(job.table_spec(Some("db/s/t")).partition_by.is_empty());
+        assert_eq!(job.table_spec(Some("db/s/u")).partition_by.len(), 2);
+        assert_eq!(job.table_spec(None).partition_by.len(), 2);
+        job.tables.clear();
+        assert_eq!(job.table_spec(None), TableSpec::default());
+    }
+}

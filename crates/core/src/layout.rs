@@ -1,0 +1,193 @@
+//! Every path of the seed's S3 layout, in one place.
+//!
+//! ```text
+//! <staging>/manifests/manifest-summary.json, manifest-data.parquet      snapshot manifest
+//! <staging>/manifests/<kind>/manifest-summary/manifest-summary-<n>.json group n's summary
+//! <staging>/manifests/<kind>/manifest-data/manifest-data-<n>.parquet    group n's file list
+//! <staging>/manifests/<kind>/groups.json                                the Map's item list
+//! <staging>/manifests/validate-datalake-result.json                     validation result
+//! <staging>/datalake/<database>/<schema>/<table>/<k>=<v>/…              staging files
+//! <datalake>/<database>/<schema>/<table>/<k>=<v>/…                      lake files
+//! <datalake>/_SUCCESS                                                   written by a valid run
+//! ```
+//! `<kind>` is `snapshot-file-groups`, `staging-file-groups`,
+//! `partition-file-groups` (the seed's) or `datalake-file-groups` (ours: what
+//! each compaction wrote, so the validator knows exactly which files belong).
+//! The table level is present only when the snapshot names tables.
+
+use crate::storage::join;
+
+/// The manifest families under `<staging>/manifests/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// Step 1.1's output: snapshot files per staging worker.
+    SnapshotFileGroups,
+    /// Step 1.2's output: the staging files one worker wrote.
+    StagingFileGroups,
+    /// Step 2.1's output: staging files per compaction worker.
+    PartitionFileGroups,
+    /// Step 2.2's output: the lake files one compaction worker wrote.
+    DatalakeFileGroups,
+}
+
+impl GroupKind {
+    /// Folder name under `manifests/`.
+    pub fn folder(self) -> &'static str {
+        match self {
+            GroupKind::SnapshotFileGroups => "snapshot-file-groups",
+            GroupKind::StagingFileGroups => "staging-file-groups",
+            GroupKind::PartitionFileGroups => "partition-file-groups",
+            GroupKind::DatalakeFileGroups => "datalake-file-groups",
+        }
+    }
+}
+
+/// Paths of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    staging: String,
+    datalake: String,
+}
+
+impl Layout {
+    /// The layout under the job's `staging` and `datalake` folders.
+    pub fn new(staging: &str, datalake: &str) -> Self {
+        Layout {
+            staging: staging.trim_end_matches('/').to_string(),
+            datalake: datalake.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// `<staging>/manifests`.
+    pub fn manifests(&self) -> String {
+        join(&self.staging, "manifests")
+    }
+
+    /// The snapshot manifest's summary, when step 0 writes it.
+    pub fn snapshot_summary(&self) -> String {
+        join(&self.manifests(), "manifest-summary.json")
+    }
+
+    /// The snapshot manifest's data file, when step 0 writes it.
+    pub fn snapshot_data(&self) -> String {
+        join(&self.manifests(), "manifest-data.parquet")
+    }
+
+    /// Summary of group `n` (1-based) of `kind`.
+    pub fn group_summary(&self, kind: GroupKind, n: usize) -> String {
+        join(
+            &self.manifests(),
+            &format!(
+                "{}/manifest-summary/manifest-summary-{n}.json",
+                kind.folder()
+            ),
+        )
+    }
+
+    /// Data file of group `n` (1-based) of `kind`.
+    pub fn group_data(&self, kind: GroupKind, n: usize) -> String {
+        join(
+            &self.manifests(),
+            &format!("{}/manifest-data/manifest-data-{n}.parquet", kind.folder()),
+        )
+    }
+
+    /// The list of groups of `kind` (the Distributed Map's items).
+    pub fn group_list(&self, kind: GroupKind) -> String {
+        join(&self.manifests(), &format!("{}/groups.json", kind.folder()))
+    }
+
+    /// The group number encoded in a group summary URI of `kind`.
+    pub fn group_number(&self, kind: GroupKind, summary_uri: &str) -> Option<usize> {
+        let prefix = join(
+            &self.manifests(),
+            &format!("{}/manifest-summary/manifest-summary-", kind.folder()),
+        );
+        summary_uri
+            .strip_prefix(&prefix)?
+            .strip_suffix(".json")?
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+    }
+
+    /// `<staging>/datalake`.
+    pub fn staging_root(&self) -> String {
+        join(&self.staging, "datalake")
+    }
+
+    /// Staging folder of a table (`None`: a snapshot without tables).
+    pub fn staging_table(&self, table: Option<&str>) -> String {
+        join(&self.staging_root(), table.unwrap_or(""))
+    }
+
+    /// The data lake root.
+    pub fn datalake_root(&self) -> String {
+        self.datalake.clone()
+    }
+
+    /// Lake folder of a table (`None`: a snapshot without tables).
+    pub fn datalake_table(&self, table: Option<&str>) -> String {
+        join(&self.datalake, table.unwrap_or(""))
+    }
+
+    /// `<staging>/manifests/validate-datalake-result.json`.
+    pub fn validate_result(&self) -> String {
+        join(&self.manifests(), "validate-datalake-result.json")
+    }
+
+    /// `<datalake>/_SUCCESS`.
+    pub fn success_marker(&self) -> String {
+        join(&self.datalake, "_SUCCESS")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_paths() {
+        let l = Layout::new(
+            "s3://bucket/prefix/staging/mydatabase/snapshot=2021-01-01T08:30:00Z/",
+            "s3://bucket/prefix/datalake/mydatabase/snapshot=2021-01-01T08:30:00Z",
+        );
+        let st = "s3://bucket/prefix/staging/mydatabase/snapshot=2021-01-01T08:30:00Z";
+        assert_eq!(
+            l.snapshot_summary(),
+            format!("{st}/manifests/manifest-summary.json")
+        );
+        assert_eq!(
+            l.snapshot_data(),
+            format!("{st}/manifests/manifest-data.parquet")
+        );
+        let s = l.group_summary(GroupKind::SnapshotFileGroups, 2);
+        assert_eq!(
+            s,
+            format!("{st}/manifests/snapshot-file-groups/manifest-summary/manifest-summary-2.json")
+        );
+        assert_eq!(l.group_number(GroupKind::SnapshotFileGroups, &s), Some(2));
+        assert_eq!(l.group_number(GroupKind::PartitionFileGroups, &s), None);
+        assert_eq!(
+            l.group_data(GroupKind::PartitionFileGroups, 1),
+            format!("{st}/manifests/partition-file-groups/manifest-data/manifest-data-1.parquet")
+        );
+        assert_eq!(
+            l.staging_table(Some("db/public/t")),
+            format!("{st}/datalake/db/public/t")
+        );
+        assert_eq!(l.staging_table(None), format!("{st}/datalake"));
+        assert_eq!(
+            l.datalake_table(Some("db/public/t")),
+            "s3://bucket/prefix/datalake/mydatabase/snapshot=2021-01-01T08:30:00Z/db/public/t"
+        );
+        assert_eq!(
+            l.validate_result(),
+            format!("{st}/manifests/validate-datalake-result.json")
+        );
+        assert!(
+            l.success_marker()
+                .ends_with("snapshot=2021-01-01T08:30:00Z/_SUCCESS")
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Parquet over [`Storage`]: ranged reads through the async reader, streaming
+//! writes through the async writer.
+//!
+//! Reading fetches the footer first (one ranged read of the tail), then only
+//! the column chunks a stream needs. Writing hands encoded bytes to an
+//! [`ObjectWriter`] as row groups complete, so a file is never held whole in
+//! memory; on any error the object is aborted and nothing is published.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::async_writer::{AsyncArrowWriter, AsyncFileWriter};
+use parquet::basic::{Compression as PqCompression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::{Error, Result};
+use crate::job::Compression;
+use crate::storage::{ObjectMeta, ObjectWriter, StorageRef};
+
+/// Key of the Parquet key-value metadata entry holding the record count.
+pub const N_RECORD_KEY: &str = "dbsnaplake.n_record";
+
+/// A Parquet file in a [`Storage`](crate::storage::Storage), read by ranges.
+pub struct ObjectReader {
+    store: StorageRef,
+    uri: String,
+    size: u64,
+}
+
+impl ObjectReader {
+    /// A reader of `uri`, whose size is known (from a manifest or a listing).
+    pub fn new(store: StorageRef, uri: &str, size: u64) -> Self {
+        ObjectReader {
+            store,
+            uri: uri.to_string(),
+            size,
+        }
+    }
+}
+
+fn to_pq(e: Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.uri, range).await.map_err(to_pq) }.boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        // Column chunks of one row group are usually adjacent: read them with
+        // one request per contiguous run instead of one per chunk.
+        async move {
+            let mut out = Vec::with_capacity(ranges.len());
+            let mut i = 0;
+            while i < ranges.len() {
+                let mut j = i + 1;
+                while j < ranges.len() && ranges[j].start == ranges[j - 1].end {
+                    j += 1;
+                }
+                let whole = ranges[i].start..ranges[j - 1].end;
+                let data = self
+                    .store
+                    .get_range(&self.uri, whole.clone())
+                    .await
+                    .map_err(to_pq)?;
+                for r in &ranges[i..j] {
+                    let a = (r.start - whole.start) as usize;
+                    let b = (r.end - whole.start) as usize;
+                    out.push(data.slice(a..b));
+                }
+                i = j;
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let meta = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(64 * 1024))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(meta))
+        }
+        .boxed()
+    }
+}
+
+/// Unwraps a Parquet error into ours, keeping a storage error as it was (so a
+/// missing file stays "not found" and a reset stays transient).
+pub(crate) fn from_pq(uri: &str, e: ParquetError) -> Error {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(other) => Error::parquet(uri, ParquetError::External(other)),
+        },
+        e => Error::parquet(uri, e),
+    }
+}
+
+/// Reads the footer of a Parquet file (one or two ranged reads).
+pub async fn read_footer(store: &StorageRef, uri: &str, size: u64) -> Result<Arc<ParquetMetaData>> {
+    let mut r = ObjectReader::new(store.clone(), uri, size);
+    r.get_metadata(None).await.map_err(|e| from_pq(uri, e))
+}
+
+/// Opens a Parquet file for streaming record batches.
+pub async fn open(
+    store: &StorageRef,
+    uri: &str,
+    size: u64,
+) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
+    ParquetRecordBatchStreamBuilder::new(ObjectReader::new(store.clone(), uri, size))
+        .await
+        .map_err(|e| from_pq(uri, e))
+}
+
+/// Writer properties for lake and staging files.
+pub fn writer_properties(compression: Compression) -> WriterProperties {
+    let codec = match compression {
+        Compression::Snappy => PqCompression::SNAPPY,
+        Compression::Zstd => PqCompression::ZSTD(ZstdLevel::default()),
+        Compression::Gzip => PqCompression::GZIP(Default::default()),
+        Compression::Lz4 => PqCompression::LZ4_RAW,
+        Compression::None => PqCompression::UNCOMPRESSED,
+    };
+    WriterProperties::builder()
+        .set_compression(codec)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_row_count(Some(1024 * 1024))
+        .set_created_by(format!("dbsnaplake {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Lets the async Arrow writer stream into an [`ObjectWriter`].
+struct Sink(Box<dyn ObjectWriter>);
+
+impl AsyncFileWriter for Sink {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async move { self.0.write(bs).await.map_err(to_pq) }.boxed()
+    }
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        // Publishing happens in `FileWriter::finish`, after the footer is out.
+        async { Ok(()) }.boxed()
+    }
+}
+
+/// A Parquet file being written to storage.
+pub struct FileWriter {
+    uri: String,
+    inner: AsyncArrowWriter<Sink>,
+    rows: u64,
+}
+
+/// What a finished [`FileWriter`] produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The object.
+    pub meta: ObjectMeta,
+    /// Rows written.
+    pub n_record: u64,
+}
+
+impl FileWriter {
+    /// Starts writing `uri` with `schema`.
+    pub async fn create(
+        store: &StorageRef,
+        uri: &str,
+        schema: SchemaRef,
+        props: WriterProperties,
+    ) -> Result<FileWriter> {
+        let sink = Sink(store.writer(uri).await?);
+        let inner = AsyncArrowWriter::try_new(sink, schema, Some(props))
+            .map_err(|e| Error::parquet(uri, e))?;
+        Ok(FileWriter {
+            uri: uri.to_string(),
+            inner,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch. On error, call [`abort`](Self::abort).
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        self.inner
+            .write(batch)
+            .await
+            .map_err(|e| from_pq(&self.uri, e))
+    }
+
+    /// Bytes written plus the size of the row group in progress.
+    pub fn approx_size(&self) -> u64 {
+        (self.inner.bytes_written() + self.inner.in_progress_size()) as u64
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Writes the footer and publishes the object.
+    pub async fn finish(mut self) -> Result<Written> {
+        self.inner.append_key_value_metadata(KeyValue::new(
+            N_RECORD_KEY.to_string(),
+            self.rows.to_string(),
+        ));
+        if let Err(e) = self.inner.finish().await {
+            let mut sink = self.inner.into_inner();
+            sink.0.abort().await.ok();
+            return Err(from_pq(&self.uri, e));
+        }
+        let mut sink = self.inner.into_inner();
+        let meta = sink.0.finish().await?;
+        Ok(Written {
+            meta,
+            n_record: self.rows,
+        })
+    }
+
+    /// Drops the file; nothing is published.
+    pub async fn abort(self) {
+        let mut sink = self.inner.into_inner();
+        sink.0.abort().await.ok();
+    }
+}
+
+/// Writes `batches` as one Parquet file, aborting on any error.
+pub async fn write_file(
+    store: &StorageRef,
+    uri: &str,
+    schema: SchemaRef,
+    props: WriterProperties,
+    batches: &[RecordBatch],
+) -> Result<Written> {
+    let mut w = FileWriter::create(store, uri, schema, props).await?;
+    for b in batches {
+        if let Err(e) = w.write(b).await {
+            w.abort().await;
+            return Err(e);
+        }
+    }
+    w.finish().await
+}

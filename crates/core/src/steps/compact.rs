@@ -1,0 +1,195 @@
+//! Step 2.2: compact one partition file group into lake files.
+//!
+//! A streaming k-way merge of the group's staging files (each sorted by the
+//! table's `sort_by`) into `max(1, round(S / file_size))` files of about
+//! `S / n` bytes each, where `S` is the group's staging bytes: the worker
+//! holds one batch per input, never the group. Files are named
+//! `<fingerprint>-<i>.parquet` after the group's fingerprint and written in
+//! the final partition folder; the datalake file group manifest listing them
+//! is written last and makes a rerun a no-op.
+
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+
+use super::{Run, finished, group_number};
+use crate::error::{Error, Result};
+use crate::layout::GroupKind;
+use crate::manifest::{DataFile, fingerprint, read_manifest, write_manifest};
+use crate::parquet_io::{FileWriter, Written, from_pq, open, writer_properties};
+use crate::schema::check_same_schema;
+use crate::sort::{BatchStream, Merger, SortKey};
+use crate::storage::join;
+
+/// Rows per batch read from a staging file: small, since a merge holds one
+/// batch per input.
+pub const READ_BATCH_ROWS: usize = 8 * 1024;
+
+/// What one compaction invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactOutput {
+    /// Group number.
+    pub n: usize,
+    /// The datalake file group manifest.
+    pub manifest: String,
+    /// Lake files written.
+    pub n_file: usize,
+    /// Records written.
+    pub n_record: u64,
+    /// True when the group had been compacted already and nothing was done.
+    pub skipped: bool,
+}
+
+/// Compacts the partition file group whose summary is at `group_uri`.
+#[instrument(skip_all, fields(group = %group_uri))]
+pub async fn compact(run: &Run, group_uri: &str) -> Result<CompactOutput> {
+    let n = group_number(run, GroupKind::PartitionFileGroups, group_uri)?;
+    let (summary, files) = read_manifest(&run.store, group_uri).await?;
+    let source_fp = summary
+        .fingerprint()
+        .map(str::to_string)
+        .unwrap_or_else(|| fingerprint(&files));
+    let out_uri = run.layout.group_summary(GroupKind::DatalakeFileGroups, n);
+    if let Some(done) = finished(run, &out_uri, &source_fp).await? {
+        info!(n, "group already compacted");
+        return Ok(CompactOutput {
+            n,
+            manifest: out_uri,
+            n_file: done
+                .details
+                .get("n_file")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as usize,
+            n_record: done.n_record.unwrap_or(0),
+            skipped: true,
+        });
+    }
+    let Some(first) = files.first() else {
+        return Err(Error::bad_data(
+            group_uri,
+            "the group lists no staging file",
+        ));
+    };
+    let (table, partition) = (
+        first.table.clone(),
+        first.partition.clone().unwrap_or_default(),
+    );
+    if let Some(f) = files
+        .iter()
+        .find(|f| f.table != table || f.partition.as_deref().unwrap_or("") != partition)
+    {
+        return Err(Error::bad_data(
+            group_uri,
+            format!(
+                "group mixes partitions: {} is not in {:?} {partition:?}",
+                f.uri, table
+            ),
+        ));
+    }
+    let table_name = table.as_deref().unwrap_or("*");
+    let spec = run.job.table_spec(table.as_deref());
+
+    let mut inputs: Vec<BatchStream> = Vec::with_capacity(files.len());
+    let mut schema: Option<(arrow::datatypes::SchemaRef, String)> = None;
+    for f in &files {
+        let builder = open(&run.store, &f.uri, f.size).await?;
+        let s = builder.schema().clone();
+        match &schema {
+            Some((first, first_uri)) => {
+                check_same_schema(table_name, first, first_uri, &s, &f.uri)?
+            }
+            None => schema = Some((s, f.uri.clone())),
+        }
+        let uri = f.uri.clone();
+        let stream = builder
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(|e| from_pq(&f.uri, e))?;
+        inputs.push(Box::pin(futures::TryStreamExt::map_err(stream, move |e| {
+            from_pq(&uri, e)
+        })));
+    }
+    let (schema, _) = schema.expect("files is not empty");
+    let key = SortKey::new(&schema, &spec.sort_by, table_name, &first.uri)?;
+    let mut merger = Merger::new(schema.clone(), key, inputs).await?;
+
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let file_size = run.job.file_size.max(1);
+    let n_out = ((total + file_size / 2) / file_size).max(1);
+    let per_file = total.div_ceil(n_out);
+    let folder = join(&run.layout.datalake_table(table.as_deref()), &partition);
+    let props = writer_properties(run.job.output.compression);
+
+    let mut written: Vec<Written> = Vec::new();
+    let mut current: Option<FileWriter> = None;
+    loop {
+        let batch = match merger.next_batch().await {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => {
+                if let Some(w) = current.take() {
+                    w.abort().await;
+                }
+                return Err(e);
+            }
+        };
+        let w = match current.as_mut() {
+            Some(w) => w,
+            None => {
+                let uri = join(&folder, &format!("{source_fp}-{}.parquet", written.len()));
+                current.insert(
+                    FileWriter::create(&run.store, &uri, schema.clone(), props.clone()).await?,
+                )
+            }
+        };
+        if let Err(e) = w.write(&batch).await {
+            if let Some(w) = current.take() {
+                w.abort().await;
+            }
+            return Err(e);
+        }
+        if w.approx_size() >= per_file && (written.len() as u64) + 1 < n_out {
+            written.push(current.take().expect("a writer is open").finish().await?);
+        }
+    }
+    if let Some(w) = current.take() {
+        written.push(w.finish().await?);
+    }
+    let expected: Option<u64> = files.iter().map(|f| f.n_record).sum();
+    let got: u64 = written.iter().map(|w| w.n_record).sum();
+    if let Some(expected) = expected
+        && expected != got
+    {
+        return Err(Error::bad_data(
+            group_uri,
+            format!("the staging files list {expected} records but {got} were merged"),
+        ));
+    }
+    let lake_files: Vec<DataFile> = written
+        .into_iter()
+        .map(|w| DataFile {
+            n_record: Some(w.n_record),
+            etag: w.meta.etag,
+            table: table.clone(),
+            partition: Some(partition.clone()),
+            ..DataFile::new(w.meta.uri, w.meta.size)
+        })
+        .collect();
+    let mut details = serde_json::Map::new();
+    details.insert("group".into(), n.into());
+    details.insert("source_fingerprint".into(), source_fp.into());
+    let data_uri = run.layout.group_data(GroupKind::DatalakeFileGroups, n);
+    write_manifest(&run.store, &out_uri, &data_uri, &lake_files, details).await?;
+    info!(
+        n,
+        files = lake_files.len(),
+        records = got,
+        "group compacted"
+    );
+    Ok(CompactOutput {
+        n,
+        manifest: out_uri,
+        n_file: lake_files.len(),
+        n_record: got,
+        skipped: false,
+    })
+}

@@ -1,0 +1,133 @@
+//! The pipeline steps, one module each, as plain async functions over a
+//! [`Run`] (the job, its layout and the storage).
+//!
+//! | step | function | reads | writes |
+//! |---|---|---|---|
+//! | 0 | [`import::import`] | a folder of files | the snapshot manifest |
+//! | 1.1 | [`plan_snapshot::plan_snapshot`] | the snapshot manifest | snapshot file group manifests |
+//! | 1.2 | [`stage::stage`] | one snapshot file group | staging files + one staging file group manifest |
+//! | 2.1 | [`plan_partitions::plan_partitions`] | every staging file group manifest | partition file group manifests |
+//! | 2.2 | [`compact::compact`] | one partition file group | lake files + one datalake file group manifest |
+//! | 3 | [`validate::validate`] | all of the above and the lake | the validation result, `_SUCCESS` |
+//!
+//! Every step is idempotent: outputs are named after their input's
+//! fingerprint, data is written before the manifest that lists it, and a step
+//! whose output manifest already records the same input fingerprint returns
+//! at once.
+
+pub mod compact;
+pub mod import;
+pub mod plan_partitions;
+pub mod plan_snapshot;
+pub mod stage;
+pub mod validate;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::job::Job;
+use crate::layout::{GroupKind, Layout};
+use crate::manifest::{ManifestSummary, read_summary};
+use crate::storage::StorageRef;
+
+/// One run: the job, where its files go, and the storage they live in.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The job.
+    pub job: Job,
+    /// Its paths.
+    pub layout: Layout,
+    /// The storage every URI resolves in.
+    pub store: StorageRef,
+}
+
+impl Run {
+    /// A run of `job` over `store`.
+    pub fn new(job: Job, store: StorageRef) -> Self {
+        let layout = Layout::new(&job.staging, &job.datalake);
+        Run { job, layout, store }
+    }
+
+    /// URI of the snapshot manifest summary: the job's, or the one step 0 writes.
+    pub fn snapshot_manifest(&self) -> String {
+        self.job
+            .source
+            .manifest
+            .clone()
+            .unwrap_or_else(|| self.layout.snapshot_summary())
+    }
+}
+
+/// One item of a group list: what a Distributed Map iteration receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupItem {
+    /// Group number, 1-based.
+    pub n: usize,
+    /// URI of the group's manifest summary.
+    pub group: String,
+}
+
+/// Reads a group list written by a planner.
+pub async fn read_group_list(run: &Run, kind: GroupKind) -> Result<Vec<GroupItem>> {
+    let uri = run.layout.group_list(kind);
+    let bytes = run.store.get(&uri).await.map_err(|e| match e {
+        Error::NotFound { uri } => Error::bad_data(
+            &uri,
+            format!(
+                "not found: the {} have not been planned yet (run the planning step first)",
+                kind.folder().replace('-', " ")
+            ),
+        ),
+        e => e,
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::bad_data(&uri, format!("not a group list: {e}")))
+}
+
+async fn write_json<T: Serialize>(run: &Run, uri: &str, value: &T) -> Result<()> {
+    let body = serde_json::to_vec_pretty(value).expect("plain data always serializes");
+    run.store.put(uri, Bytes::from(body)).await.map(|_| ())
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(run: &Run, uri: &str) -> Result<Option<T>> {
+    match run.store.get(uri).await {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::bad_data(uri, format!("unreadable JSON: {e}"))),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The summary at `uri` if it exists and records `source_fingerprint` as its
+/// input: the proof that a worker already finished this exact work.
+async fn finished(
+    run: &Run,
+    uri: &str,
+    source_fingerprint: &str,
+) -> Result<Option<ManifestSummary>> {
+    if run.store.head(uri).await?.is_none() {
+        return Ok(None);
+    }
+    let s = read_summary(&run.store, uri).await?;
+    let same =
+        s.details.get("source_fingerprint").and_then(|v| v.as_str()) == Some(source_fingerprint);
+    Ok(same.then_some(s))
+}
+
+/// The group number of a group summary URI, or an error naming it.
+fn group_number(run: &Run, kind: GroupKind, uri: &str) -> Result<usize> {
+    run.layout.group_number(kind, uri).ok_or_else(|| {
+        Error::bad_data(
+            uri,
+            format!(
+                "not a {} manifest of this job (expected {})",
+                kind.folder(),
+                run.layout
+                    .group_summary(kind, 1)
+                    .replace("-1.json", "-<n>.json")
+            ),
+        )
+    })
+}

@@ -1,0 +1,112 @@
+//! Step 2.1: group the staging files of each partition for compaction.
+//!
+//! Reads the staging file group manifest of every planned snapshot group and
+//! splits each (table, partition)'s files into groups of about `file_size`
+//! bytes ([`balanced`]), so each compaction worker writes files close to the
+//! target. Writes `manifests/partition-file-groups/…`, `groups.json` and
+//! `plan.json`; replanning the same staging output is a no-op.
+
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::{GroupItem, Run, read_group_list, read_json, write_json};
+use crate::error::{Error, Result};
+use crate::grouping::balanced;
+use crate::layout::GroupKind;
+use crate::manifest::{DataFile, fingerprint, read_manifest, write_manifest};
+use crate::storage::join;
+
+/// What step 2.1 decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionPlan {
+    /// Fingerprint of every staging file, with the target file size.
+    pub staging_fingerprint: String,
+    /// Target file size used.
+    pub file_size: u64,
+    /// Staging files planned.
+    pub n_staging_file: usize,
+    /// Number of partition file groups.
+    pub n_group: usize,
+    /// URI of the group list.
+    pub groups: String,
+}
+
+/// Manifests read at once.
+const READ_CONCURRENCY: usize = 32;
+
+/// Plans the partition file groups.
+pub async fn plan_partitions(run: &Run) -> Result<PartitionPlan> {
+    let snapshot_groups = read_group_list(run, GroupKind::SnapshotFileGroups).await?;
+    let lists: Vec<Vec<DataFile>> = futures::stream::iter(snapshot_groups)
+        .map(|g| async move {
+            let uri = run.layout.group_summary(GroupKind::StagingFileGroups, g.n);
+            match read_manifest(&run.store, &uri).await {
+                Ok((_, files)) => Ok(files),
+                Err(Error::NotFound { .. }) => Err(Error::bad_data(
+                    &uri,
+                    format!(
+                        "not found: snapshot file group {} has not been staged yet",
+                        g.n
+                    ),
+                )),
+                Err(e) => Err(e),
+            }
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let files: Vec<DataFile> = lists.into_iter().flatten().collect();
+    let file_size = run.job.file_size;
+    let staging_fingerprint = format!("{}-{file_size}", fingerprint(&files));
+    let plan_uri = join(&run.layout.manifests(), "partition-file-groups/plan.json");
+    if let Some(old) = read_json::<PartitionPlan>(run, &plan_uri).await?
+        && old.staging_fingerprint == staging_fingerprint
+    {
+        info!(groups = old.n_group, "partitions already planned");
+        return Ok(old);
+    }
+    let groups = balanced(&files, file_size, |f| {
+        (f.table.clone(), f.partition.clone())
+    });
+    let mut items = Vec::with_capacity(groups.len());
+    for (i, group) in groups.iter().enumerate() {
+        let n = i + 1;
+        let kind = GroupKind::PartitionFileGroups;
+        let summary = run.layout.group_summary(kind, n);
+        let mut details = serde_json::Map::new();
+        details.insert("group".into(), n.into());
+        if let Some(t) = &group[0].table {
+            details.insert("table".into(), t.clone().into());
+        }
+        details.insert(
+            "partition".into(),
+            group[0].partition.clone().unwrap_or_default().into(),
+        );
+        write_manifest(
+            &run.store,
+            &summary,
+            &run.layout.group_data(kind, n),
+            group,
+            details,
+        )
+        .await?;
+        items.push(GroupItem { n, group: summary });
+    }
+    let groups_uri = run.layout.group_list(GroupKind::PartitionFileGroups);
+    write_json(run, &groups_uri, &items).await?;
+    let plan = PartitionPlan {
+        staging_fingerprint,
+        file_size,
+        n_staging_file: files.len(),
+        n_group: items.len(),
+        groups: groups_uri,
+    };
+    write_json(run, &plan_uri, &plan).await?;
+    info!(
+        groups = plan.n_group,
+        files = plan.n_staging_file,
+        "partitions planned"
+    );
+    Ok(plan)
+}

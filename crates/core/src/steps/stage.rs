@@ -1,0 +1,241 @@
+//! Step 1.2: stage one snapshot file group into partition folders.
+//!
+//! Streams every file of the group, derives each row's partition, and buffers
+//! rows per partition up to [`MEMORY_BUDGET`] bytes of Arrow data. At the end
+//! (or whenever the budget is reached) each partition's rows are sorted by the
+//! table's `sort_by` and written as one staging file, `<fingerprint>-<run>.parquet`
+//! in the partition folder, where `<fingerprint>` is the group's. A group that
+//! fits the budget gives one file per partition; a larger one gives one sorted
+//! run per flush, which compaction merges like any other staging files.
+//!
+//! The staging file group manifest is written last and records the group's
+//! fingerprint: a rerun of a finished group returns at once, and a rerun of an
+//! interrupted one rewrites the same keys.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+
+use super::{Run, finished, group_number};
+use crate::error::{Error, Result};
+use crate::job::{Compression, TableSpec};
+use crate::layout::GroupKind;
+use crate::manifest::{DataFile, fingerprint, read_manifest, write_manifest};
+use crate::parquet_io::{FileWriter, from_pq, open, writer_properties};
+use crate::partition::{PartitionPath, split_batch};
+use crate::schema::{check_same_schema, drop_partition_names};
+use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
+use crate::storage::join;
+
+/// Arrow bytes a staging worker buffers before it writes sorted runs.
+pub const MEMORY_BUDGET: usize = 256 * 1024 * 1024;
+/// Rows per batch read from a snapshot file.
+pub const READ_BATCH_ROWS: usize = 64 * 1024;
+
+/// What one staging invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageOutput {
+    /// Group number.
+    pub n: usize,
+    /// The staging file group manifest.
+    pub manifest: String,
+    /// Staging files written.
+    pub n_file: usize,
+    /// Records staged.
+    pub n_record: u64,
+    /// True when the group had been staged already and nothing was done.
+    pub skipped: bool,
+}
+
+/// Stages the snapshot file group whose summary is at `group_uri`.
+#[instrument(skip_all, fields(group = %group_uri))]
+pub async fn stage(run: &Run, group_uri: &str) -> Result<StageOutput> {
+    let n = group_number(run, GroupKind::SnapshotFileGroups, group_uri)?;
+    let (summary, files) = read_manifest(&run.store, group_uri).await?;
+    let source_fp = summary
+        .fingerprint()
+        .map(str::to_string)
+        .unwrap_or_else(|| fingerprint(&files));
+    let out_uri = run.layout.group_summary(GroupKind::StagingFileGroups, n);
+    if let Some(done) = finished(run, &out_uri, &source_fp).await? {
+        info!(n, "group already staged");
+        return Ok(StageOutput {
+            n,
+            manifest: out_uri,
+            n_file: done
+                .details
+                .get("n_file")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as usize,
+            n_record: done.n_record.unwrap_or(0),
+            skipped: true,
+        });
+    }
+    let table = files.first().and_then(|f| f.table.clone());
+    if let Some(f) = files.iter().find(|f| f.table != table) {
+        return Err(Error::bad_data(
+            group_uri,
+            format!(
+                "group mixes tables: {} is in {:?}, not {:?}",
+                f.uri, f.table, table
+            ),
+        ));
+    }
+    let spec = run.job.table_spec(table.as_deref());
+    let mut stager = Stager {
+        run,
+        table: table.clone(),
+        spec,
+        prefix: source_fp.clone(),
+        schema: None,
+        buffers: BTreeMap::new(),
+        buffered: 0,
+        runs: 0,
+        written: Vec::new(),
+    };
+    let mut read_records = 0u64;
+    for f in &files {
+        read_records += stager.read_file(f).await?;
+    }
+    stager.flush().await?;
+    let written = stager.written;
+    let staged: u64 = written.iter().filter_map(|f| f.n_record).sum();
+    if staged != read_records {
+        return Err(Error::bad_data(
+            group_uri,
+            format!("read {read_records} records but staged {staged}; nothing was recorded"),
+        ));
+    }
+    let mut details = serde_json::Map::new();
+    details.insert("group".into(), n.into());
+    details.insert("source_fingerprint".into(), source_fp.into());
+    if let Some(t) = &table {
+        details.insert("table".into(), t.clone().into());
+    }
+    let data_uri = run.layout.group_data(GroupKind::StagingFileGroups, n);
+    write_manifest(&run.store, &out_uri, &data_uri, &written, details).await?;
+    info!(n, files = written.len(), records = staged, "group staged");
+    Ok(StageOutput {
+        n,
+        manifest: out_uri,
+        n_file: written.len(),
+        n_record: staged,
+        skipped: false,
+    })
+}
+
+struct Stager<'a> {
+    run: &'a Run,
+    table: Option<String>,
+    spec: TableSpec,
+    prefix: String,
+    /// Schema of the first file (before partition columns are dropped), and its URI.
+    schema: Option<(SchemaRef, String)>,
+    buffers: BTreeMap<PartitionPath, Vec<RecordBatch>>,
+    buffered: usize,
+    runs: usize,
+    written: Vec<DataFile>,
+}
+
+impl Stager<'_> {
+    fn table_name(&self) -> &str {
+        self.table.as_deref().unwrap_or("*")
+    }
+
+    /// Reads one snapshot file into the buffers; returns its record count.
+    async fn read_file(&mut self, f: &DataFile) -> Result<u64> {
+        let builder = open(&self.run.store, &f.uri, f.size).await?;
+        let rows = builder.metadata().file_metadata().num_rows() as u64;
+        if let Some(expected) = f.n_record
+            && expected != rows
+        {
+            return Err(Error::bad_data(
+                &f.uri,
+                format!("the manifest says {expected} records but the file holds {rows}"),
+            ));
+        }
+        let schema = builder.schema().clone();
+        match &self.schema {
+            Some((first, first_uri)) => {
+                check_same_schema(self.table_name(), first, first_uri, &schema, &f.uri)?
+            }
+            None => self.schema = Some((schema, f.uri.clone())),
+        }
+        let mut stream = builder
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(|e| from_pq(&f.uri, e))?;
+        let table = self.table_name().to_string();
+        while let Some(batch) = stream.try_next().await.map_err(|e| from_pq(&f.uri, e))? {
+            let split = split_batch(&batch, &self.spec.partition_by, &table, &f.uri)?;
+            for (path, part) in split.parts {
+                let part = drop_partition_names(&part, &self.spec.partition_by);
+                self.buffered += part.get_array_memory_size();
+                self.buffers.entry(path).or_default().push(part);
+            }
+            if self.buffered >= MEMORY_BUDGET {
+                self.flush().await?;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Sorts and writes every buffered partition as one run.
+    async fn flush(&mut self) -> Result<()> {
+        let buffers = std::mem::take(&mut self.buffers);
+        self.buffered = 0;
+        if buffers.is_empty() {
+            return Ok(());
+        }
+        let run_no = self.runs;
+        self.runs += 1;
+        let folder = self.run.layout.staging_table(self.table.as_deref());
+        for (path, batches) in buffers {
+            let schema = batches[0].schema();
+            let key = SortKey::new(
+                &schema,
+                &self.spec.sort_by,
+                self.table_name(),
+                "the staged rows",
+            )?;
+            let order = sorted_order(&batches, &key)?;
+            let uri = join(
+                &join(&folder, path.as_str()),
+                &format!("{}-{run_no}.parquet", self.prefix),
+            );
+            let mut w = FileWriter::create(
+                &self.run.store,
+                &uri,
+                schema,
+                writer_properties(Compression::Snappy),
+            )
+            .await?;
+            for chunk in order.chunks(OUTPUT_BATCH_ROWS) {
+                let out = match gather(&batches, chunk) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        w.abort().await;
+                        return Err(e);
+                    }
+                };
+                if let Err(e) = w.write(&out).await {
+                    w.abort().await;
+                    return Err(e);
+                }
+            }
+            let done = w.finish().await?;
+            self.written.push(DataFile {
+                n_record: Some(done.n_record),
+                etag: done.meta.etag,
+                table: self.table.clone(),
+                partition: Some(path.as_str().to_string()),
+                ..DataFile::new(uri, done.meta.size)
+            });
+        }
+        Ok(())
+    }
+}

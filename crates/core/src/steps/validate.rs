@@ -1,0 +1,290 @@
+//! Step 3: check that every record of the snapshot arrived in the lake.
+//!
+//! Counts come from three independent places: the snapshot manifest (per
+//! table), the staging file group manifests (per table and partition) and the
+//! Parquet footers of the files actually in the lake (no data pages are read).
+//! The lake must hold exactly the files the compaction workers recorded, no
+//! more (a leftover of another run would double records) and no fewer.
+//!
+//! The result is written to `<staging>/manifests/validate-datalake-result.json`.
+//! `<datalake>/_SUCCESS` is written only when everything matches; otherwise it
+//! is removed and the step fails with an error naming the table and partition.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument, warn};
+
+use super::{Run, read_group_list, write_json};
+use crate::error::{Error, Result};
+use crate::layout::GroupKind;
+use crate::manifest::{DataFile, read_manifest};
+use crate::parquet_io::read_footer;
+use crate::storage::{file_name, relative};
+
+/// Footers and manifests read at once.
+const CONCURRENCY: usize = 32;
+
+/// Counts of one partition of one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionCounts {
+    /// Hive path below the table (empty when unpartitioned).
+    pub partition: String,
+    /// Lake files.
+    pub n_file: u64,
+    /// Lake bytes.
+    pub size: u64,
+    /// Records in the lake files' footers.
+    pub n_record: u64,
+    /// Records the staging workers wrote for this partition.
+    pub staging_records: u64,
+}
+
+/// Counts of one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCounts {
+    /// `database/schema/table`, or `*` for a snapshot without tables.
+    pub table: String,
+    /// Records the snapshot manifest lists, when it lists counts.
+    pub snapshot_records: Option<u64>,
+    /// Records staged.
+    pub staging_records: u64,
+    /// Records in the lake.
+    pub n_record: u64,
+    /// Lake files.
+    pub n_file: u64,
+    /// Lake bytes.
+    pub size: u64,
+    /// Per partition.
+    pub partitions: Vec<PartitionCounts>,
+}
+
+/// The validation result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    /// True when every count matches.
+    pub valid: bool,
+    /// The snapshot manifest validated against.
+    pub snapshot_manifest: String,
+    /// The lake validated.
+    pub datalake: String,
+    /// Per table.
+    pub tables: Vec<TableCounts>,
+    /// Every difference found, each naming its table and partition.
+    pub errors: Vec<String>,
+}
+
+impl Validation {
+    /// Total records in the lake.
+    pub fn n_record(&self) -> u64 {
+        self.tables.iter().map(|t| t.n_record).sum()
+    }
+    /// Total lake files.
+    pub fn n_file(&self) -> u64 {
+        self.tables.iter().map(|t| t.n_file).sum()
+    }
+    /// Total lake bytes.
+    pub fn size(&self) -> u64 {
+        self.tables.iter().map(|t| t.size).sum()
+    }
+}
+
+fn table_name(t: &Option<String>) -> String {
+    t.clone().unwrap_or_else(|| "*".to_string())
+}
+
+/// Reads every manifest of a group list's output kind.
+async fn outputs(run: &Run, plan: GroupKind, out: GroupKind) -> Result<Vec<DataFile>> {
+    let items = read_group_list(run, plan).await?;
+    let lists: Vec<Vec<DataFile>> = futures::stream::iter(items)
+        .map(|g| async move {
+            let uri = run.layout.group_summary(out, g.n);
+            match read_manifest(&run.store, &uri).await {
+                Ok((_, files)) => Ok(files),
+                Err(Error::NotFound { .. }) => Err(Error::Validation(format!(
+                    "{} group {} has no output manifest ({uri}): its worker has not finished",
+                    plan.folder(),
+                    g.n
+                ))),
+                Err(e) => Err(e),
+            }
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(lists.into_iter().flatten().collect())
+}
+
+/// Validates the lake; writes the result and, when valid, `_SUCCESS`.
+#[instrument(skip_all)]
+pub async fn validate(run: &Run) -> Result<Validation> {
+    let snapshot_uri = run.snapshot_manifest();
+    let (_, snapshot) = read_manifest(&run.store, &snapshot_uri).await?;
+    let named_tables = snapshot.iter().any(|f| f.table.is_some());
+    let mut snapshot_records: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    for f in &snapshot {
+        let n = snapshot_records
+            .entry(table_name(&f.table))
+            .or_insert(Some(0));
+        *n = n.zip(f.n_record).map(|(a, b)| a + b);
+    }
+    let mut tables: BTreeMap<String, TableCounts> = snapshot_records
+        .into_iter()
+        .map(|(table, n)| {
+            let counts = TableCounts {
+                table: table.clone(),
+                snapshot_records: n,
+                ..Default::default()
+            };
+            (table, counts)
+        })
+        .collect();
+    let mut partitions: BTreeMap<(String, String), PartitionCounts> = BTreeMap::new();
+    for f in outputs(
+        run,
+        GroupKind::SnapshotFileGroups,
+        GroupKind::StagingFileGroups,
+    )
+    .await?
+    {
+        let key = (
+            table_name(&f.table),
+            f.partition.clone().unwrap_or_default(),
+        );
+        partitions.entry(key).or_default().staging_records += f.n_record.unwrap_or(0);
+    }
+    let expected: BTreeSet<String> = outputs(
+        run,
+        GroupKind::PartitionFileGroups,
+        GroupKind::DatalakeFileGroups,
+    )
+    .await?
+    .into_iter()
+    .map(|f| f.uri)
+    .collect();
+
+    let root = run.layout.datalake_root();
+    let listed: Vec<_> = run
+        .store
+        .list(&root)
+        .await?
+        .into_iter()
+        .filter(|m| !file_name(&m.uri).starts_with('_') && !file_name(&m.uri).starts_with('.'))
+        .collect();
+    let mut errors = Vec::new();
+    let seen: BTreeSet<String> = listed.iter().map(|m| m.uri.clone()).collect();
+    for missing in expected.difference(&seen) {
+        errors.push(format!(
+            "{missing}: written by a compaction worker but missing from the lake"
+        ));
+    }
+    let footers: Vec<(String, u64, u64)> = futures::stream::iter(listed)
+        .map(|m| async move {
+            let footer = read_footer(&run.store, &m.uri, m.size).await?;
+            Ok::<_, Error>((m.uri, m.size, footer.file_metadata().num_rows() as u64))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (uri, size, rows) in footers {
+        if !expected.contains(&uri) {
+            errors.push(format!(
+                "{uri}: in the lake but not written by this run (a leftover would count twice); remove it or use a fresh datalake folder"
+            ));
+            continue;
+        }
+        let rel = relative(&root, &uri).unwrap_or(&uri);
+        let mut parts: Vec<&str> = rel.split('/').collect();
+        parts.pop();
+        let (table, partition) = if named_tables && parts.len() >= 3 {
+            (parts[..3].join("/"), parts[3..].join("/"))
+        } else {
+            ("*".to_string(), parts.join("/"))
+        };
+        let p = partitions.entry((table, partition)).or_default();
+        p.n_file += 1;
+        p.size += size;
+        p.n_record += rows;
+    }
+    for ((table, partition), mut p) in partitions {
+        p.partition = partition;
+        if p.n_record != p.staging_records {
+            errors.push(format!(
+                "table {table} partition {:?}: {} records in the lake but {} staged",
+                p.partition, p.n_record, p.staging_records
+            ));
+        }
+        let t = tables.entry(table.clone()).or_insert_with(|| {
+            errors.push(format!(
+                "table {table}: in the lake but not in the snapshot manifest"
+            ));
+            TableCounts {
+                table: table.clone(),
+                ..Default::default()
+            }
+        });
+        t.staging_records += p.staging_records;
+        t.n_record += p.n_record;
+        t.n_file += p.n_file;
+        t.size += p.size;
+        t.partitions.push(p);
+    }
+    for t in tables.values() {
+        if let Some(s) = t.snapshot_records
+            && s != t.n_record
+        {
+            errors.push(format!(
+                "table {}: {} records in the lake but {s} in the snapshot manifest",
+                t.table, t.n_record
+            ));
+        }
+    }
+    let result = Validation {
+        valid: errors.is_empty(),
+        snapshot_manifest: snapshot_uri,
+        datalake: root,
+        tables: tables.into_values().collect(),
+        errors,
+    };
+    write_json(run, &run.layout.validate_result(), &result).await?;
+    let marker = run.layout.success_marker();
+    if result.valid {
+        let body = serde_json::json!({
+            "n_table": result.tables.len(),
+            "n_file": result.n_file(),
+            "n_record": result.n_record(),
+            "size": result.size(),
+        });
+        run.store
+            .put(
+                &marker,
+                Bytes::from(serde_json::to_vec_pretty(&body).expect("json")),
+            )
+            .await?;
+        info!(
+            records = result.n_record(),
+            files = result.n_file(),
+            "lake is valid"
+        );
+        Ok(result)
+    } else {
+        run.store.delete(&marker).await?;
+        for e in &result.errors {
+            warn!(error = %e, "validation");
+        }
+        let shown: Vec<&str> = result.errors.iter().take(5).map(String::as_str).collect();
+        let more = result.errors.len().saturating_sub(shown.len());
+        Err(Error::Validation(format!(
+            "{}{} (details in {})",
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            },
+            run.layout.validate_result()
+        )))
+    }
+}

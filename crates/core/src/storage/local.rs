@@ -1,0 +1,263 @@
+//! The local-folder store: `file:///path` or plain paths.
+//!
+//! Writes go to a hidden temporary file beside the target and are renamed into
+//! place on finish, so a reader (or a crash) never sees half a file. Listing
+//! skips hidden files (names starting with `.`), which is where those
+//! temporaries live.
+
+use std::io::SeekFrom;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+use super::{ObjectMeta, ObjectWriter, Storage};
+use crate::error::{Error, Result};
+
+/// Files in a local folder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalStore;
+
+fn path_of(uri: &str) -> PathBuf {
+    PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri))
+}
+
+fn meta_of(uri: &str, m: &std::fs::Metadata) -> ObjectMeta {
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    ObjectMeta {
+        uri: uri.to_string(),
+        size: m.len(),
+        etag: Some(format!("{:x}-{:x}", m.len(), mtime)),
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStore {
+    async fn get(&self, uri: &str) -> Result<Bytes> {
+        let data = tokio::fs::read(path_of(uri))
+            .await
+            .map_err(|e| Error::io(uri, e))?;
+        Ok(data.into())
+    }
+
+    async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes> {
+        let mut f = tokio::fs::File::open(path_of(uri))
+            .await
+            .map_err(|e| Error::io(uri, e))?;
+        f.seek(SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| Error::io(uri, e))?;
+        let len = usize::try_from(range.end.saturating_sub(range.start))
+            .map_err(|_| Error::bad_data(uri, "range too large"))?;
+        let mut buf = vec![0u8; len];
+        f.read_exact(&mut buf)
+            .await
+            .map_err(|e| Error::io(uri, e))?;
+        Ok(buf.into())
+    }
+
+    async fn head(&self, uri: &str) -> Result<Option<ObjectMeta>> {
+        match tokio::fs::metadata(path_of(uri)).await {
+            Ok(m) if m.is_file() => Ok(Some(meta_of(uri, &m))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(uri, e)),
+        }
+    }
+
+    async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
+        let target = path_of(uri);
+        let dir = target
+            .parent()
+            .ok_or_else(|| Error::bad_data(uri, "not a file path"))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::io(uri, e))?;
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(
+            ".{name}.tmp-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Error::io(uri, e))?;
+        Ok(Box::new(LocalWriter {
+            uri: uri.to_string(),
+            target,
+            tmp,
+            file: Some(BufWriter::with_capacity(1 << 20, file)),
+        }))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let root = path_of(prefix);
+        let prefix = prefix.trim_end_matches('/').to_string();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            walk(&root, &prefix, &mut out).map(|()| out)
+        })
+        .await
+        .map_err(|e| Error::Io {
+            uri: "listing".into(),
+            source: std::io::Error::other(e),
+        })??;
+        let mut found = found;
+        found.sort_by(|a, b| a.uri.cmp(&b.uri));
+        Ok(found)
+    }
+
+    async fn delete(&self, uri: &str) -> Result<()> {
+        match tokio::fs::remove_file(path_of(uri)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(uri, e)),
+        }
+    }
+}
+
+fn walk(dir: &Path, uri: &str, out: &mut Vec<ObjectMeta>) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(uri, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(uri, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let child = format!("{uri}/{name}");
+        let m = entry.metadata().map_err(|e| Error::io(&child, e))?;
+        if m.is_dir() {
+            walk(&entry.path(), &child, out)?;
+        } else {
+            out.push(meta_of(&child, &m));
+        }
+    }
+    Ok(())
+}
+
+struct LocalWriter {
+    uri: String,
+    target: PathBuf,
+    tmp: PathBuf,
+    file: Option<BufWriter<tokio::fs::File>>,
+}
+
+#[async_trait]
+impl ObjectWriter for LocalWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::bad_data(&self.uri, "write after finish"))?;
+        f.write_all(&data)
+            .await
+            .map_err(|e| Error::io(&self.uri, e))
+    }
+
+    async fn finish(&mut self) -> Result<ObjectMeta> {
+        let mut f = self
+            .file
+            .take()
+            .ok_or_else(|| Error::bad_data(&self.uri, "finish called twice"))?;
+        f.flush().await.map_err(|e| Error::io(&self.uri, e))?;
+        let f = f.into_inner();
+        f.sync_data().await.map_err(|e| Error::io(&self.uri, e))?;
+        drop(f);
+        tokio::fs::rename(&self.tmp, &self.target)
+            .await
+            .map_err(|e| Error::io(&self.uri, e))?;
+        let m = tokio::fs::metadata(&self.target)
+            .await
+            .map_err(|e| Error::io(&self.uri, e))?;
+        Ok(meta_of(&self.uri, &m))
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        self.file.take();
+        match tokio::fs::remove_file(&self.tmp).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&self.uri, e)),
+        }
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // A writer dropped without finish (an error path that returned early,
+        // a cancelled task) must not leave its temporary behind.
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn write_list_read_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap().to_string();
+        let s = LocalStore;
+        let uri = format!("{root}/a/b/c.bin");
+        let mut w = s.writer(&uri).await.unwrap();
+        w.write(Bytes::from_static(b"hello ")).await.unwrap();
+        assert!(
+            s.list(&root).await.unwrap().is_empty(),
+            "unfinished write is invisible"
+        );
+        w.write(Bytes::from_static(b"world")).await.unwrap();
+        let m = w.finish().await.unwrap();
+        assert_eq!(m.size, 11);
+        assert_eq!(
+            s.get(&uri).await.unwrap(),
+            Bytes::from_static(b"hello world")
+        );
+        assert_eq!(
+            s.get_range(&uri, 6..11).await.unwrap(),
+            Bytes::from_static(b"world")
+        );
+        let file_uri = format!("file://{uri}");
+        assert_eq!(s.head(&file_uri).await.unwrap().unwrap().size, 11);
+        let listed = s.list(&format!("{root}/")).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].uri, uri);
+        s.delete(&uri).await.unwrap();
+        s.delete(&uri).await.unwrap();
+        assert!(s.head(&uri).await.unwrap().is_none());
+        let e = s.get(&uri).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn aborted_and_dropped_writes_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap().to_string();
+        let s = LocalStore;
+        let mut w = s.writer(&format!("{root}/x")).await.unwrap();
+        w.write(Bytes::from_static(b"abc")).await.unwrap();
+        w.abort().await.unwrap();
+        let w = s.writer(&format!("{root}/y")).await.unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,208 @@
+//! Object storage behind one small async trait.
+//!
+//! The pipeline steps only see [`Storage`]: get, ranged get, head, put, a
+//! streaming [`ObjectWriter`], list and delete, all addressed by full URIs
+//! (`s3://bucket/key`, `file:///path` or a plain local path). [`for_uri`]-style
+//! dispatch lives in [`Stores`], so a step never cares where a file lives.
+//!
+//! Guarantees every implementation gives:
+//! - a written object appears whole or not at all ([`ObjectWriter::finish`]
+//!   publishes it; [`ObjectWriter::abort`] or a crash leaves nothing visible);
+//! - [`Storage::list`] returns every object under a prefix, sorted by URI, and
+//!   never an object that is still being written.
+
+mod local;
+
+use std::fmt::Debug;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use local::LocalStore;
+
+use crate::error::{Error, Result};
+
+/// What a listing or a head request knows of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Full URI of the object.
+    pub uri: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Entity tag: S3's ETag, or a size-and-mtime tag for local files.
+    pub etag: Option<String>,
+}
+
+/// A streaming write of one object. Nothing is visible until [`finish`](Self::finish).
+#[async_trait]
+pub trait ObjectWriter: Send {
+    /// Appends bytes to the object.
+    async fn write(&mut self, data: Bytes) -> Result<()>;
+    /// Publishes the object and returns what it became.
+    async fn finish(&mut self) -> Result<ObjectMeta>;
+    /// Drops everything written so far; the object is not created.
+    async fn abort(&mut self) -> Result<()>;
+}
+
+/// Object storage addressed by full URIs.
+#[async_trait]
+pub trait Storage: Send + Sync + Debug {
+    /// Reads a whole object. Meant for small objects (manifests, JSON).
+    async fn get(&self, uri: &str) -> Result<Bytes>;
+    /// Reads `range` of an object.
+    async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes>;
+    /// Size and tag of an object, `None` when it does not exist.
+    async fn head(&self, uri: &str) -> Result<Option<ObjectMeta>>;
+    /// Writes a whole object at once.
+    async fn put(&self, uri: &str, data: Bytes) -> Result<ObjectMeta> {
+        let mut w = self.writer(uri).await?;
+        if let Err(e) = w.write(data).await {
+            w.abort().await.ok();
+            return Err(e);
+        }
+        w.finish().await
+    }
+    /// Starts a streaming write.
+    async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>>;
+    /// Every object under `prefix` (a folder URI), recursively, sorted by URI.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+    /// Deletes an object; deleting a missing object is not an error.
+    async fn delete(&self, uri: &str) -> Result<()>;
+}
+
+/// Shared handle to a storage.
+pub type StorageRef = Arc<dyn Storage>;
+
+/// Dispatches by URI scheme: local paths and `file://` to [`LocalStore`],
+/// `s3://` to the S3 store when one is configured.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    local: LocalStore,
+    s3: Option<StorageRef>,
+}
+
+impl Default for Stores {
+    fn default() -> Self {
+        Self::local()
+    }
+}
+
+impl Stores {
+    /// Local files only; `s3://` URIs are refused with a clear message.
+    pub fn local() -> Self {
+        Stores {
+            local: LocalStore,
+            s3: None,
+        }
+    }
+
+    /// Local files plus the given store for `s3://` URIs.
+    pub fn with_s3(s3: StorageRef) -> Self {
+        Stores {
+            local: LocalStore,
+            s3: Some(s3),
+        }
+    }
+
+    fn pick(&self, uri: &str) -> Result<&dyn Storage> {
+        if uri.starts_with("s3://") {
+            return self.s3.as_deref().ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "{uri}: s3:// URIs need the S3 storage, which this build was not given"
+                ))
+            });
+        }
+        if let Some((scheme, _)) = uri.split_once("://")
+            && scheme != "file"
+        {
+            return Err(Error::Unsupported(format!(
+                "{uri}: unsupported URI scheme {scheme:?}; use s3://, file:// or a local path"
+            )));
+        }
+        Ok(&self.local)
+    }
+}
+
+#[async_trait]
+impl Storage for Stores {
+    async fn get(&self, uri: &str) -> Result<Bytes> {
+        self.pick(uri)?.get(uri).await
+    }
+    async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes> {
+        self.pick(uri)?.get_range(uri, range).await
+    }
+    async fn head(&self, uri: &str) -> Result<Option<ObjectMeta>> {
+        self.pick(uri)?.head(uri).await
+    }
+    async fn put(&self, uri: &str, data: Bytes) -> Result<ObjectMeta> {
+        self.pick(uri)?.put(uri, data).await
+    }
+    async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
+        self.pick(uri)?.writer(uri).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        self.pick(prefix)?.list(prefix).await
+    }
+    async fn delete(&self, uri: &str) -> Result<()> {
+        self.pick(uri)?.delete(uri).await
+    }
+}
+
+/// Joins a folder URI and a relative key with exactly one `/` between them.
+pub fn join(base: &str, rel: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let rel = rel.trim_start_matches('/');
+    if rel.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}/{rel}")
+    }
+}
+
+/// The part of `uri` below the folder `prefix`, if `uri` is under it.
+pub fn relative<'a>(prefix: &str, uri: &'a str) -> Option<&'a str> {
+    let prefix = prefix.trim_end_matches('/');
+    uri.strip_prefix(prefix)?.strip_prefix('/')
+}
+
+/// The last segment of a URI.
+pub fn file_name(uri: &str) -> &str {
+    uri.rsplit('/').next().unwrap_or(uri)
+}
+
+/// Whether two folder URIs overlap (one is inside the other or they are equal).
+pub fn overlaps(a: &str, b: &str) -> bool {
+    let a = format!("{}/", a.trim_end_matches('/'));
+    let b = format!("{}/", b.trim_end_matches('/'));
+    a.starts_with(&b) || b.starts_with(&a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_and_relative() {
+        assert_eq!(join("s3://b/p/", "/x/y"), "s3://b/p/x/y");
+        assert_eq!(join("/tmp/a", "b"), "/tmp/a/b");
+        assert_eq!(relative("s3://b/p/", "s3://b/p/x/y"), Some("x/y"));
+        assert_eq!(relative("s3://b/p", "s3://b/px/y"), None);
+        assert_eq!(file_name("s3://b/p/x.parquet"), "x.parquet");
+        assert!(overlaps("s3://b/p", "s3://b/p/staging"));
+        assert!(!overlaps("s3://b/p", "s3://b/pp"));
+    }
+
+    #[tokio::test]
+    async fn dispatch_refuses_unknown_schemes() {
+        let s = Stores::local();
+        let e = s.get("s3://bucket/key").await.unwrap_err();
+        assert!(e.to_string().contains("s3://bucket/key"), "{e}");
+        let e = s.get("gs://bucket/key").await.unwrap_err();
+        assert!(
+            e.to_string().contains("unsupported URI scheme \"gs\""),
+            "{e}"
+        );
+    }
+}
