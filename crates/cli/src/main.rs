@@ -1,1 +1,412 @@
-fn main() {}
+//! `dbsnaplake`: turn a database snapshot export into a hive-partitioned,
+//! compacted, sorted and validated Parquet data lake.
+//!
+//! This binary is only flags and glue: every step is a function of
+//! `dbsnaplake-core`, the same one the Lambda functions call.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use dbsnaplake_core::generate::{self, Spec};
+use dbsnaplake_core::layout::GroupKind;
+use dbsnaplake_core::steps::{self, validate::Validation};
+use dbsnaplake_core::storage::{StorageRef, Stores};
+use dbsnaplake_core::{ErrorKind, Job, Run};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+
+const EXIT_STATUS: &str = "\
+EXIT STATUS:
+    0  success (for `run` and `validate`: the lake is valid and _SUCCESS is written)
+    1  bad input: the job, a manifest or a data file is wrong (the message names it)
+    2  usage error
+    3  the lake failed validation (counts differ; see validate-datalake-result.json)
+    4  a transient failure (throttling, timeout, reset): running again may succeed";
+
+#[derive(Parser)]
+#[command(
+    name = "dbsnaplake",
+    version,
+    about = "Turn a database snapshot export into a partitioned, compacted, validated Parquet data lake",
+    long_about = "Turn a database snapshot export into a hive-partitioned, compacted (~128 MB), sorted \
+Parquet data lake, and validate that every record arrived.\n\n`run` does every step locally with a pool \
+of workers. The other commands each do exactly what one Lambda invocation does, so a run can be \
+driven step by step.",
+    after_help = EXIT_STATUS
+)]
+struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct JobArg {
+    /// The job file (JSON): source, staging, datalake, tables, sizes, output.
+    #[arg(long, value_name = "FILE")]
+    job: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every step locally: import, plan, stage, plan partitions, compact, validate.
+    Run {
+        #[command(flatten)]
+        job: JobArg,
+        /// Workers running at once (default: the number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Print the validation result as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Steps 0 + 1.1: write the snapshot manifest (for a `files` source) and plan the snapshot file groups.
+    Plan {
+        #[command(flatten)]
+        job: JobArg,
+    },
+    /// Step 1.2: stage one snapshot file group into partition folders.
+    Stage {
+        #[command(flatten)]
+        job: JobArg,
+        /// URI of the group's manifest-summary-<n>.json.
+        #[arg(long, value_name = "URI")]
+        group: String,
+    },
+    /// Step 2.1: plan the partition file groups from every staging file group.
+    PlanPartitions {
+        #[command(flatten)]
+        job: JobArg,
+    },
+    /// Step 2.2: compact one partition file group into lake files.
+    Compact {
+        #[command(flatten)]
+        job: JobArg,
+        /// URI of the group's manifest-summary-<n>.json.
+        #[arg(long, value_name = "URI")]
+        group: String,
+    },
+    /// Step 3: validate the lake against the snapshot; write _SUCCESS when it matches.
+    Validate {
+        #[command(flatten)]
+        job: JobArg,
+    },
+    /// Write a deterministic synthetic snapshot (Parquet files + snapshot manifest).
+    Generate {
+        /// Folder to write into (data/ and manifests/ go below it).
+        #[arg(long, value_name = "DIR")]
+        out: String,
+        /// Rows per table.
+        #[arg(long, conflicts_with = "size", required_unless_present = "size")]
+        rows: Option<u64>,
+        /// Approximate bytes per table instead of --rows (e.g. 50MB, 1GiB).
+        #[arg(long, value_parser = parse_size)]
+        size: Option<u64>,
+        /// Files per table.
+        #[arg(long, default_value_t = 10)]
+        files: usize,
+        /// A table name (database/schema/table); repeat for several. None: a snapshot without tables.
+        #[arg(long = "table", value_name = "NAME")]
+        tables: Vec<String>,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Months of order_time.
+        #[arg(long, default_value_t = 36)]
+        months: u32,
+    },
+}
+
+/// Generated rows take about this many bytes of snappy Parquet.
+const BYTES_PER_ROW: u64 = 74;
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 50MB or 1GiB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        u => {
+            return Err(format!(
+                "unknown unit {u:?} in {s:?}; use B, KB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
+    };
+    Ok((num * mult) as u64)
+}
+
+fn load_job(arg: &JobArg) -> Result<Job> {
+    let text = std::fs::read_to_string(&arg.job)
+        .with_context(|| format!("cannot read the job file {}", arg.job.display()))?;
+    Job::from_json(&text).with_context(|| format!("in {}", arg.job.display()))
+}
+
+fn store() -> StorageRef {
+    Arc::new(Stores::local())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("plain data serializes")
+    );
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match rt.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let kind = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<dbsnaplake_core::Error>())
+                .map(|c| c.kind());
+            ExitCode::from(match kind {
+                Some(ErrorKind::Validation) => 3,
+                Some(ErrorKind::Transient) => 4,
+                _ => 1,
+            })
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Run { job, workers, json } => {
+            let mut job = load_job(&job)?;
+            let workers = workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+                .max(1);
+            job.concurrency.get_or_insert(workers);
+            let run = Run::new(job, store());
+            let started = Instant::now();
+            let result = run_all(&run, workers).await?;
+            if json {
+                print_json(&result);
+            } else {
+                print_summary(&result, started.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
+        Command::Plan { job } => {
+            let run = Run::new(load_job(&job)?, store());
+            steps::import::import(&run).await?;
+            print_json(&steps::plan_snapshot::plan_snapshot(&run).await?);
+            Ok(())
+        }
+        Command::Stage { job, group } => {
+            let run = Run::new(load_job(&job)?, store());
+            print_json(&steps::stage::stage(&run, &group).await?);
+            Ok(())
+        }
+        Command::PlanPartitions { job } => {
+            let run = Run::new(load_job(&job)?, store());
+            print_json(&steps::plan_partitions::plan_partitions(&run).await?);
+            Ok(())
+        }
+        Command::Compact { job, group } => {
+            let run = Run::new(load_job(&job)?, store());
+            print_json(&steps::compact::compact(&run, &group).await?);
+            Ok(())
+        }
+        Command::Validate { job } => {
+            let run = Run::new(load_job(&job)?, store());
+            let result = steps::validate::validate(&run).await?;
+            print_summary(&result, 0.0);
+            Ok(())
+        }
+        Command::Generate {
+            out,
+            rows,
+            size,
+            files,
+            tables,
+            seed,
+            months,
+        } => {
+            let rows = rows
+                .unwrap_or_else(|| size.unwrap_or(0) / BYTES_PER_ROW)
+                .max(1);
+            let spec = Spec {
+                seed,
+                months,
+                tables,
+                ..Spec::new(&out, rows, files)
+            };
+            let (uri, summary) = generate::generate(&store(), &spec).await?;
+            println!(
+                "wrote {} files, {} records, {} to {out}\nsnapshot manifest: {uri}",
+                summary
+                    .details
+                    .get("n_file")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0),
+                summary.n_record.unwrap_or(0),
+                human(summary.size)
+            );
+            Ok(())
+        }
+    }
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed_precise}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+/// Every step, with the groups of steps 1.2 and 2.2 on a pool of `workers`.
+async fn run_all(run: &Run, workers: usize) -> Result<Validation> {
+    steps::import::import(run).await?;
+    let plan = steps::plan_snapshot::plan_snapshot(run).await?;
+    tracing::info!(
+        groups = plan.n_group,
+        group_size = plan.group_size,
+        "planned"
+    );
+    let groups = steps::read_group_list(run, GroupKind::SnapshotFileGroups).await?;
+    let pb = bar(groups.len(), "staging");
+    pool(
+        run,
+        groups.into_iter().map(|g| g.group).collect(),
+        workers,
+        &pb,
+        |run, g| async move { steps::stage::stage(&run, &g).await.map(|_| ()) },
+    )
+    .await?;
+    pb.finish();
+    steps::plan_partitions::plan_partitions(run).await?;
+    let groups = steps::read_group_list(run, GroupKind::PartitionFileGroups).await?;
+    let pb = bar(groups.len(), "compacting");
+    pool(
+        run,
+        groups.into_iter().map(|g| g.group).collect(),
+        workers,
+        &pb,
+        |run, g| async move { steps::compact::compact(&run, &g).await.map(|_| ()) },
+    )
+    .await?;
+    pb.finish();
+    Ok(steps::validate::validate(run).await?)
+}
+
+/// Runs `work` on every group, `workers` at a time, each on its own task so
+/// they spread over the cores. Stops at the first error.
+async fn pool<F, Fut>(
+    run: &Run,
+    groups: Vec<String>,
+    workers: usize,
+    pb: &ProgressBar,
+    work: F,
+) -> Result<()>
+where
+    F: Fn(Run, String) -> Fut,
+    Fut: std::future::Future<Output = dbsnaplake_core::Result<()>> + Send + 'static,
+{
+    let mut tasks = futures::stream::iter(groups)
+        .map(|g| tokio::spawn(work(run.clone(), g)))
+        .buffer_unordered(workers);
+    while let Some(done) = tasks.next().await {
+        done.context("a worker panicked")??;
+        pb.inc(1);
+    }
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+fn print_summary(v: &Validation, secs: f64) {
+    let width = v
+        .tables
+        .iter()
+        .map(|t| t.table.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<width$}  {:>10}  {:>7}  {:>12}  {:>10}",
+        "table", "partitions", "files", "records", "bytes"
+    );
+    for t in &v.tables {
+        println!(
+            "{:<width$}  {:>10}  {:>7}  {:>12}  {:>10}",
+            t.table,
+            t.partitions.len(),
+            t.n_file,
+            t.n_record,
+            human(t.size)
+        );
+    }
+    println!(
+        "{:<width$}  {:>10}  {:>7}  {:>12}  {:>10}",
+        "total",
+        v.tables.iter().map(|t| t.partitions.len()).sum::<usize>(),
+        v.n_file(),
+        v.n_record(),
+        human(v.size())
+    );
+    let timing = if secs > 0.0 {
+        format!(" in {secs:.1} s")
+    } else {
+        String::new()
+    };
+    println!(
+        "validation: OK, every record of the snapshot is in the lake{timing}; wrote {}/_SUCCESS",
+        v.datalake
+    );
+}
