@@ -1,1 +1,11 @@
+//! End-to-end tests of the pipeline on local folders: each generates a
+//! snapshot, runs the steps, and reads every produced file back.
 
+/// Bad input: missing and corrupt files, leftovers in the lake.
+mod bad_input;
+/// Shared helpers: scenarios in a temp dir, reading the lake back.
+mod common;
+/// Partition values: hostile text, NULL, ISO-8601 strings.
+mod partitions;
+/// The whole pipeline: rows, ids, values, types, partitions, order, sizes, reruns.
+mod pipeline;

@@ -12,11 +12,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use dbsnaplake_core::generate::{self, Spec};
-use dbsnaplake_core::layout::GroupKind;
+use dbsnaplake_core::steps::local::{Phase, Progress, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
 use dbsnaplake_core::storage::{StorageRef, Stores};
 use dbsnaplake_core::{ErrorKind, Job, Run};
-use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 const EXIT_STATUS: &str = "\
@@ -217,7 +216,7 @@ async fn dispatch(command: Command) -> Result<()> {
             job.concurrency.get_or_insert(workers);
             let run = Run::new(job, store());
             let started = Instant::now();
-            let result = run_all(&run, workers).await?;
+            let result = run_all(&run, workers, &Bars(Default::default())).await?;
             if json {
                 print_json(&result);
             } else {
@@ -286,73 +285,33 @@ async fn dispatch(command: Command) -> Result<()> {
     }
 }
 
-fn bar(len: usize, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed_precise}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(what.to_string());
-    pb
-}
+/// Progress bars on stderr (drawn only on a terminal).
+struct Bars(std::sync::Mutex<Option<ProgressBar>>);
 
-/// Every step, with the groups of steps 1.2 and 2.2 on a pool of `workers`.
-async fn run_all(run: &Run, workers: usize) -> Result<Validation> {
-    steps::import::import(run).await?;
-    let plan = steps::plan_snapshot::plan_snapshot(run).await?;
-    tracing::info!(
-        groups = plan.n_group,
-        group_size = plan.group_size,
-        "planned"
-    );
-    let groups = steps::read_group_list(run, GroupKind::SnapshotFileGroups).await?;
-    let pb = bar(groups.len(), "staging");
-    pool(
-        run,
-        groups.into_iter().map(|g| g.group).collect(),
-        workers,
-        &pb,
-        |run, g| async move { steps::stage::stage(&run, &g).await.map(|_| ()) },
-    )
-    .await?;
-    pb.finish();
-    steps::plan_partitions::plan_partitions(run).await?;
-    let groups = steps::read_group_list(run, GroupKind::PartitionFileGroups).await?;
-    let pb = bar(groups.len(), "compacting");
-    pool(
-        run,
-        groups.into_iter().map(|g| g.group).collect(),
-        workers,
-        &pb,
-        |run, g| async move { steps::compact::compact(&run, &g).await.map(|_| ()) },
-    )
-    .await?;
-    pb.finish();
-    Ok(steps::validate::validate(run).await?)
-}
-
-/// Runs `work` on every group, `workers` at a time, each on its own task so
-/// they spread over the cores. Stops at the first error.
-async fn pool<F, Fut>(
-    run: &Run,
-    groups: Vec<String>,
-    workers: usize,
-    pb: &ProgressBar,
-    work: F,
-) -> Result<()>
-where
-    F: Fn(Run, String) -> Fut,
-    Fut: std::future::Future<Output = dbsnaplake_core::Result<()>> + Send + 'static,
-{
-    let mut tasks = futures::stream::iter(groups)
-        .map(|g| tokio::spawn(work(run.clone(), g)))
-        .buffer_unordered(workers);
-    while let Some(done) = tasks.next().await {
-        done.context("a worker panicked")??;
-        pb.inc(1);
+impl Progress for Bars {
+    fn start(&self, phase: Phase, total: usize) {
+        let pb = ProgressBar::new(total as u64);
+        pb.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed_precise}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(match phase {
+            Phase::Staging => "staging",
+            Phase::Compacting => "compacting",
+        });
+        *self.0.lock().expect("not poisoned") = Some(pb);
     }
-    Ok(())
+    fn advance(&self, _phase: Phase) {
+        if let Some(pb) = self.0.lock().expect("not poisoned").as_ref() {
+            pb.inc(1);
+        }
+    }
+    fn finish(&self, _phase: Phase) {
+        if let Some(pb) = self.0.lock().expect("not poisoned").take() {
+            pb.finish();
+        }
+    }
 }
 
 fn human(bytes: u64) -> String {

@@ -83,6 +83,9 @@ pub enum Error {
     /// A URI scheme or feature this build does not support.
     #[error("{0}")]
     Unsupported(String),
+    /// A bug in dbsnaplake (a worker panicked); please report it.
+    #[error("internal error (a bug, please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {

@@ -17,6 +17,7 @@
 
 pub mod compact;
 pub mod import;
+pub mod local;
 pub mod plan_partitions;
 pub mod plan_snapshot;
 pub mod stage;

@@ -1,0 +1,91 @@
+//! The whole pipeline on one machine: every step in order, with the groups of
+//! steps 1.2 and 2.2 spread over a pool of workers (the local counterpart of
+//! the Distributed Map). Used by `dbsnaplake run` and the end-to-end tests.
+
+use futures::StreamExt;
+
+use super::validate::Validation;
+use super::{
+    Run, compact, import, plan_partitions, plan_snapshot, read_group_list, stage, validate,
+};
+use crate::error::{Error, Result};
+use crate::layout::GroupKind;
+
+/// The fanned-out phases of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Step 1.2.
+    Staging,
+    /// Step 2.2.
+    Compacting,
+}
+
+/// Receives progress of a local run (the CLI draws bars with it).
+pub trait Progress: Send + Sync {
+    /// A phase starts with `total` groups.
+    fn start(&self, _phase: Phase, _total: usize) {}
+    /// One group of the phase finished.
+    fn advance(&self, _phase: Phase) {}
+    /// The phase finished.
+    fn finish(&self, _phase: Phase) {}
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {}
+
+/// Runs every step; returns the validation result (an error if invalid).
+pub async fn run_all(run: &Run, workers: usize, progress: &dyn Progress) -> Result<Validation> {
+    import::import(run).await?;
+    plan_snapshot::plan_snapshot(run).await?;
+    fan_out(
+        run,
+        GroupKind::SnapshotFileGroups,
+        Phase::Staging,
+        workers,
+        progress,
+    )
+    .await?;
+    plan_partitions::plan_partitions(run).await?;
+    fan_out(
+        run,
+        GroupKind::PartitionFileGroups,
+        Phase::Compacting,
+        workers,
+        progress,
+    )
+    .await?;
+    validate::validate(run).await
+}
+
+/// Runs one worker per group of `kind`, `workers` at a time, each on its own
+/// task so they spread over the cores. Stops at the first error.
+async fn fan_out(
+    run: &Run,
+    kind: GroupKind,
+    phase: Phase,
+    workers: usize,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let groups = read_group_list(run, kind).await?;
+    progress.start(phase, groups.len());
+    let mut tasks = futures::stream::iter(groups)
+        .map(|g| {
+            let run = run.clone();
+            tokio::spawn(async move {
+                match phase {
+                    Phase::Staging => stage::stage(&run, &g.group).await.map(|_| ()),
+                    Phase::Compacting => compact::compact(&run, &g.group).await.map(|_| ()),
+                }
+            })
+        })
+        .buffer_unordered(workers.max(1));
+    while let Some(done) = tasks.next().await {
+        done.map_err(|e| Error::Internal(format!("a worker panicked: {e}")))??;
+        progress.advance(phase);
+    }
+    progress.finish(phase);
+    Ok(())
+}

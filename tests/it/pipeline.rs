@@ -1,0 +1,188 @@
+use std::collections::BTreeSet;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::TimestampMicrosecondType;
+use chrono::{DateTime, Datelike};
+
+use crate::common::*;
+
+const YEAR_MONTH_DESC: &str = r#"{
+    "tables": {"*": {
+        "partition_by": [{"name": "year", "from": "order_time", "fn": "year"},
+                         {"name": "month", "from": "order_time", "fn": "month"}],
+        "sort_by": [{"column": "order_time", "descending": true}]}},
+    "group_size": 1000000,
+    "file_size": 1000000
+}"#;
+
+fn times(b: &RecordBatch) -> Vec<i64> {
+    b.column_by_name("order_time")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>()
+        .values()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_arrives_once_with_its_values_in_its_partition_sorted() {
+    let s = Scenario::new();
+    let manifest = s.generate(60_000, 6, &[]).await;
+    let job = s.job(&manifest, YEAR_MONTH_DESC);
+    let v = s.run(&job).await.unwrap();
+    assert!(v.valid);
+    assert_eq!(v.n_record(), 60_000);
+    assert!(s.success());
+    assert_eq!(v.tables.len(), 1);
+    assert_eq!(v.tables[0].table, "*");
+    assert_eq!(v.tables[0].partitions.len(), 36);
+
+    // Several staging groups were planned (1 MB groups of ~0.7 MB files).
+    let plan: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.path("staging/manifests/snapshot-file-groups/plan.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(plan["n_group"].as_u64().unwrap() >= 3, "{plan}");
+    assert_eq!(plan["stats"]["n_file"], 6);
+
+    let lake = read_parquet_tree(&s.path("lake"));
+    let mut ids = BTreeSet::new();
+    for (rel, batch) in &lake {
+        // No table level: year=YYYY/month=MM/<file>.
+        let parts: Vec<&str> = rel.split('/').collect();
+        assert_eq!(parts.len(), 3, "{rel}");
+        let year: i32 = parts[0].strip_prefix("year=").unwrap().parse().unwrap();
+        let month: u32 = parts[1].strip_prefix("month=").unwrap().parse().unwrap();
+        assert_eq!(
+            parts[1].len(),
+            "month=01".len(),
+            "month is zero-padded: {rel}"
+        );
+        let t = times(batch);
+        for us in &t {
+            let dt = DateTime::from_timestamp_micros(*us).unwrap();
+            assert_eq!(
+                (dt.year(), dt.month()),
+                (year, month),
+                "row in wrong partition {rel}"
+            );
+        }
+        assert!(
+            t.windows(2).all(|w| w[0] >= w[1]),
+            "{rel} is not sorted descending"
+        );
+        for id in strings(batch, "order_id") {
+            assert!(ids.insert(id.unwrap()), "an id is doubled");
+        }
+    }
+    assert_eq!(ids.len(), 60_000, "ids lost");
+
+    let source = source_rows(&s, "");
+    let batches: Vec<RecordBatch> = lake.into_iter().map(|(_, b)| b).collect();
+    assert_same_rows(&source, &sorted_by_id(&batches));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_changes_nothing() {
+    let s = Scenario::new();
+    let manifest = s.generate(20_000, 4, &[]).await;
+    let job = s.job(&manifest, YEAR_MONTH_DESC);
+    s.run(&job).await.unwrap();
+    let lake = snapshot_tree(&s.path("lake"));
+    let staging = snapshot_tree(&s.path("staging"));
+    s.run(&job).await.unwrap();
+    assert_eq!(snapshot_tree(&s.path("lake")), lake);
+    assert_eq!(snapshot_tree(&s.path("staging")), staging);
+
+    // Each step on its own is a no-op too.
+    let run = dbsnaplake_core::Run::new(job.clone(), s.store.clone());
+    let groups = dbsnaplake_core::steps::read_group_list(
+        &run,
+        dbsnaplake_core::layout::GroupKind::SnapshotFileGroups,
+    )
+    .await
+    .unwrap();
+    let out = dbsnaplake_core::steps::stage::stage(&run, &groups[0].group)
+        .await
+        .unwrap();
+    assert!(out.skipped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_come_out_near_the_target_size() {
+    let s = Scenario::new();
+    let manifest = s.generate(150_000, 5, &[]).await;
+    let target = 2_000_000u64;
+    let job = s.job(
+        &manifest,
+        &format!(r#"{{"group_size": 3000000, "file_size": {target}, "tables": {{"*": {{"sort_by": [{{"column": "customer_id"}}]}}}}}}"#),
+    );
+    let v = s.run(&job).await.unwrap();
+    assert_eq!(v.n_record(), 150_000);
+    let total = v.size();
+    let expected_files = (total as f64 / target as f64).round() as u64;
+    assert!(
+        v.n_file().abs_diff(expected_files) <= 1,
+        "{} files for {total} bytes",
+        v.n_file()
+    );
+    for (rel, _) in read_parquet_tree(&s.path("lake")) {
+        let size = std::fs::metadata(s.path(&format!("lake/{rel}")))
+            .unwrap()
+            .len();
+        assert!(
+            (target / 2..target * 3 / 2).contains(&size),
+            "{rel} is {size} bytes, target {target}"
+        );
+        let b = read_file(&s.path(&format!("lake/{rel}")));
+        let ids = b
+            .column_by_name("customer_id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        assert!(
+            ids.values().windows(2).all(|w| w[0] <= w[1]),
+            "{rel} not sorted"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_tables_get_their_own_folders_and_settings() {
+    let s = Scenario::new();
+    let manifest = s
+        .generate(10_000, 3, &["db/public/orders", "db/public/items"])
+        .await;
+    let job = s.job(
+        &manifest,
+        r#"{"tables": {
+            "*": {"partition_by": [{"name": "year", "from": "order_time", "fn": "year"}]},
+            "db/public/items": {"sort_by": [{"column": "order_id"}]}}}"#,
+    );
+    let v = s.run(&job).await.unwrap();
+    let names: Vec<&str> = v.tables.iter().map(|t| t.table.as_str()).collect();
+    assert_eq!(names, ["db/public/items", "db/public/orders"]);
+    assert!(
+        v.tables
+            .iter()
+            .all(|t| t.n_record == 10_000 && t.snapshot_records == Some(10_000))
+    );
+    let lake = read_parquet_tree(&s.path("lake"));
+    for (rel, batch) in &lake {
+        if let Some(rest) = rel.strip_prefix("db/public/items/") {
+            assert!(!rest.contains('/'), "items is unpartitioned: {rel}");
+            let ids = strings(batch, "order_id");
+            assert!(
+                ids.windows(2).all(|w| w[0] <= w[1]),
+                "{rel} sorted by order_id"
+            );
+        } else {
+            assert!(rel.starts_with("db/public/orders/year=20"), "{rel}");
+        }
+    }
+    for table in ["db/public/orders", "db/public/items"] {
+        let batches: Vec<RecordBatch> = read_parquet_tree(&s.path(&format!("lake/{table}")))
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect();
+        assert_same_rows(&source_rows(&s, table), &sorted_by_id(&batches));
+    }
+}
