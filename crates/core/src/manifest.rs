@@ -80,7 +80,12 @@ impl ManifestSummary {
 }
 
 /// A stable fingerprint of a list of files: 16 hex digits of a SHA-256 over
-/// every field of every file, independent of list order.
+/// the fields of every file, independent of list order.
+///
+/// The ETag counts only for source files (those without a `partition`):
+/// staging and lake files are named after their inputs' fingerprints already,
+/// and a local file's tag (size and mtime) would make two identical runs name
+/// their outputs differently.
 pub fn fingerprint(files: &[DataFile]) -> String {
     let mut sorted: Vec<&DataFile> = files.iter().collect();
     sorted.sort();
@@ -90,7 +95,7 @@ pub fn fingerprint(files: &[DataFile]) -> String {
             f.uri.as_str(),
             &f.size.to_string(),
             &f.n_record.map(|n| n.to_string()).unwrap_or_default(),
-            f.etag.as_deref().unwrap_or(""),
+            if f.partition.is_none() { f.etag.as_deref().unwrap_or("") } else { "" },
             f.table.as_deref().unwrap_or(""),
             f.partition.as_deref().unwrap_or(""),
         ] {
@@ -344,6 +349,11 @@ mod tests {
         assert_eq!(fingerprint(&f), a);
         f[0].etag = Some("changed".into());
         assert_ne!(fingerprint(&f), a);
+        let mut derived = files();
+        derived[0].partition = Some("year=2024".into());
+        let d = fingerprint(&derived);
+        derived[0].etag = Some("another".into());
+        assert_eq!(fingerprint(&derived), d, "a derived file's etag does not count");
         // Pinned: a change here changes every output key of existing runs.
         assert_eq!(a, fingerprint(&files()));
         assert_eq!(a.len(), 16);

@@ -1,0 +1,37 @@
+# dbsnaplake entry points. `make help` lists them.
+CARGO ?= cargo
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+BIN   := target/release/dbsnaplake
+
+.PHONY: help demo build test lint fmt python-deps clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## Build the dbsnaplake binary (release)
+	$(CARGO) build --release --locked -p dbsnaplake
+
+demo: build ## Generate the bundled sample snapshot (2 tables, ~45 MB) and convert it into a lake
+	rm -rf .demo
+	$(BIN) generate --out .demo/snapshot --rows 300000 --files 12 \
+		--table mydatabase/public/orders --table mydatabase/public/customers
+	$(BIN) run --job examples/sample-job.json
+
+python-deps: $(VENV)/.installed ## Virtualenv with the independent readers (pyarrow, DuckDB, pytest)
+$(VENV)/.installed: tests/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	touch $@
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+test: lint python-deps ## Lints, every Rust test, then the pyarrow/DuckDB read-back tests
+	$(CARGO) test --locked --workspace
+	DBSNAPLAKE_BIN=$(CURDIR)/target/debug/dbsnaplake $(VENV)/bin/pytest -q tests/python
+
+clean: ## Remove build output, the demo and the virtualenv
+	$(CARGO) clean
+	rm -rf .demo $(VENV)
