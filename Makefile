@@ -18,18 +18,19 @@ demo: build ## Generate the bundled sample snapshot (2 tables, ~45 MB) and conve
 		--table mydatabase/public/orders --table mydatabase/public/customers
 	$(BIN) run --job examples/sample-job.json
 
-python-deps: $(VENV)/.installed ## Virtualenv with the independent readers (pyarrow, DuckDB, pytest)
-$(VENV)/.installed: tests/python/requirements.txt
+python-deps: $(VENV)/.installed ## Virtualenv with the test S3 server (moto) and the independent readers (pyarrow, DuckDB)
+$(VENV)/.installed: tests/python/requirements.txt tests/s3-server-requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r tests/s3-server-requirements.txt -r tests/python/requirements.txt
 	touch $@
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-test: lint python-deps ## Lints, every Rust test, then the pyarrow/DuckDB read-back tests
-	$(CARGO) test --locked --workspace
+test: lint python-deps ## Lints, every Rust test (S3 ones against moto on 127.0.0.1), then the pyarrow/DuckDB read-back tests
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --locked --workspace
 	DBSNAPLAKE_BIN=$(CURDIR)/target/debug/dbsnaplake $(VENV)/bin/pytest -q tests/python
 
 clean: ## Remove build output, the demo and the virtualenv

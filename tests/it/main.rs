@@ -9,3 +9,5 @@ mod common;
 mod partitions;
 /// The whole pipeline: rows, ids, values, types, partitions, order, sizes, reruns.
 mod pipeline;
+/// The S3 store and the pipeline against a real S3 server (moto) on loopback.
+mod s3;

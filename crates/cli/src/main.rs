@@ -12,9 +12,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use dbsnaplake_core::generate::{self, Spec};
+use dbsnaplake_core::job::S3Settings;
 use dbsnaplake_core::steps::local::{Phase, Progress, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
-use dbsnaplake_core::storage::{StorageRef, Stores};
+use dbsnaplake_core::storage::{S3Store, StorageRef, Stores};
 use dbsnaplake_core::{ErrorKind, Job, Run};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -41,6 +42,18 @@ struct Cli {
     /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Another S3 endpoint (MinIO, a test server); wins over AWS_ENDPOINT_URL and the job's s3.endpoint_url.
+    /// Credentials and region come from the usual AWS chain (AWS_PROFILE, AWS_REGION, …).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DBSNAPLAKE_ENDPOINT_URL"
+    )]
+    endpoint_url: Option<String>,
+    /// Path-style S3 addressing (endpoint/bucket/key), which most non-AWS servers need.
+    #[arg(long, global = true)]
+    path_style: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -151,14 +164,24 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok((num * mult) as u64)
 }
 
-fn load_job(arg: &JobArg) -> Result<Job> {
-    let text = std::fs::read_to_string(&arg.job)
-        .with_context(|| format!("cannot read the job file {}", arg.job.display()))?;
-    Job::from_json(&text).with_context(|| format!("in {}", arg.job.display()))
+/// The S3 flags every command takes.
+struct S3Flags {
+    endpoint_url: Option<String>,
+    path_style: bool,
 }
 
-fn store() -> StorageRef {
-    Arc::new(Stores::local())
+fn load_job(arg: &JobArg, s3: &S3Flags) -> Result<Job> {
+    let text = std::fs::read_to_string(&arg.job)
+        .with_context(|| format!("cannot read the job file {}", arg.job.display()))?;
+    let mut job = Job::from_json(&text).with_context(|| format!("in {}", arg.job.display()))?;
+    job.s3.path_style |= s3.path_style;
+    Ok(job)
+}
+
+async fn run_of(arg: &JobArg, s3: &S3Flags) -> Result<Run> {
+    let job = load_job(arg, s3)?;
+    let stores = Stores::for_job(&job, s3.endpoint_url.as_deref()).await;
+    Ok(Run::new(job, Arc::new(stores)))
 }
 
 fn print_json<T: serde::Serialize>(v: &T) {
@@ -175,7 +198,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    match rt.block_on(dispatch(cli.command)) {
+    let s3 = S3Flags {
+        endpoint_url: cli.endpoint_url,
+        path_style: cli.path_style,
+    };
+    match rt.block_on(dispatch(cli.command, &s3)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -206,15 +233,14 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-async fn dispatch(command: Command) -> Result<()> {
+async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
     match command {
         Command::Run { job, workers, json } => {
-            let mut job = load_job(&job)?;
+            let mut run = run_of(&job, s3).await?;
             let workers = workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
                 .max(1);
-            job.concurrency.get_or_insert(workers);
-            let run = Run::new(job, store());
+            run.job.concurrency.get_or_insert(workers);
             let started = Instant::now();
             let result = run_all(&run, workers, &Bars(Default::default())).await?;
             if json {
@@ -225,28 +251,28 @@ async fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Plan { job } => {
-            let run = Run::new(load_job(&job)?, store());
+            let run = run_of(&job, s3).await?;
             steps::import::import(&run).await?;
             print_json(&steps::plan_snapshot::plan_snapshot(&run).await?);
             Ok(())
         }
         Command::Stage { job, group } => {
-            let run = Run::new(load_job(&job)?, store());
+            let run = run_of(&job, s3).await?;
             print_json(&steps::stage::stage(&run, &group).await?);
             Ok(())
         }
         Command::PlanPartitions { job } => {
-            let run = Run::new(load_job(&job)?, store());
+            let run = run_of(&job, s3).await?;
             print_json(&steps::plan_partitions::plan_partitions(&run).await?);
             Ok(())
         }
         Command::Compact { job, group } => {
-            let run = Run::new(load_job(&job)?, store());
+            let run = run_of(&job, s3).await?;
             print_json(&steps::compact::compact(&run, &group).await?);
             Ok(())
         }
         Command::Validate { job } => {
-            let run = Run::new(load_job(&job)?, store());
+            let run = run_of(&job, s3).await?;
             let result = steps::validate::validate(&run).await?;
             print_summary(&result, 0.0);
             Ok(())
@@ -269,7 +295,17 @@ async fn dispatch(command: Command) -> Result<()> {
                 tables,
                 ..Spec::new(&out, rows, files)
             };
-            let (uri, summary) = generate::generate(&store(), &spec).await?;
+            let store: StorageRef = if out.starts_with("s3://") {
+                let settings = S3Settings {
+                    path_style: s3.path_style,
+                    ..Default::default()
+                };
+                let s3 = S3Store::from_env(&settings, s3.endpoint_url.as_deref()).await;
+                Arc::new(Stores::with_s3(Arc::new(s3)))
+            } else {
+                Arc::new(Stores::local())
+            };
+            let (uri, summary) = generate::generate(&store, &spec).await?;
             println!(
                 "wrote {} files, {} records, {} to {out}\nsnapshot manifest: {uri}",
                 summary

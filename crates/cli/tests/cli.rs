@@ -54,7 +54,15 @@ fn write_job(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
 fn generate(dir: &Path) {
     let out = dir.join("snap");
     ok(bin()
-        .args(["generate", "--out", out.to_str().unwrap(), "--rows", "20000", "--files", "4"])
+        .args([
+            "generate",
+            "--out",
+            out.to_str().unwrap(),
+            "--rows",
+            "20000",
+            "--files",
+            "4",
+        ])
         .output()
         .unwrap());
 }
@@ -62,7 +70,16 @@ fn generate(dir: &Path) {
 #[test]
 fn help_lists_the_steps_and_exit_codes() {
     let help = ok(bin().arg("--help").output().unwrap());
-    for word in ["run", "plan", "stage", "plan-partitions", "compact", "validate", "generate", "EXIT STATUS"] {
+    for word in [
+        "run",
+        "plan",
+        "stage",
+        "plan-partitions",
+        "compact",
+        "validate",
+        "generate",
+        "EXIT STATUS",
+    ] {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
 }
@@ -74,7 +91,12 @@ fn run_prints_the_summary_and_steps_give_the_same_lake() {
     let job = write_job(dir.path(), "all", "");
     let summary = ok(bin().args(["run", "--job"]).arg(&job).output().unwrap());
     assert!(summary.contains("validation: OK"), "{summary}");
-    assert!(summary.lines().any(|l| l.starts_with("total") && l.contains("20000")), "{summary}");
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("total") && l.contains("20000")),
+        "{summary}"
+    );
     assert!(dir.path().join("all-lake/_SUCCESS").exists());
     let lake = tree(&dir.path().join("all-lake"));
     std::fs::remove_dir_all(dir.path().join("all-lake")).unwrap();
@@ -82,20 +104,44 @@ fn run_prints_the_summary_and_steps_give_the_same_lake() {
 
     // The same job, one step at a time, as the Lambdas would run it.
     let job_arg = job.to_str().unwrap();
-    let plan: serde_json::Value =
-        serde_json::from_str(&ok(bin().args(["plan", "--job", job_arg]).output().unwrap())).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&ok(bin()
+        .args(["plan", "--job", job_arg])
+        .output()
+        .unwrap()))
+    .unwrap();
     let groups: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(plan["groups"].as_str().unwrap()).unwrap()).unwrap();
     assert!(groups.len() > 1);
     for g in &groups {
-        ok(bin().args(["stage", "--job", job_arg, "--group", g["group"].as_str().unwrap()]).output().unwrap());
+        ok(bin()
+            .args([
+                "stage",
+                "--job",
+                job_arg,
+                "--group",
+                g["group"].as_str().unwrap(),
+            ])
+            .output()
+            .unwrap());
     }
-    let parts: serde_json::Value =
-        serde_json::from_str(&ok(bin().args(["plan-partitions", "--job", job_arg]).output().unwrap())).unwrap();
+    let parts: serde_json::Value = serde_json::from_str(&ok(bin()
+        .args(["plan-partitions", "--job", job_arg])
+        .output()
+        .unwrap()))
+    .unwrap();
     let groups: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(parts["groups"].as_str().unwrap()).unwrap()).unwrap();
     for g in &groups {
-        ok(bin().args(["compact", "--job", job_arg, "--group", g["group"].as_str().unwrap()]).output().unwrap());
+        ok(bin()
+            .args([
+                "compact",
+                "--job",
+                job_arg,
+                "--group",
+                g["group"].as_str().unwrap(),
+            ])
+            .output()
+            .unwrap());
     }
     ok(bin().args(["validate", "--job", job_arg]).output().unwrap());
     let steps = tree(&dir.path().join("all-lake"));
@@ -115,7 +161,10 @@ fn a_wrong_job_field_exits_1_naming_it() {
     let out = bin().args(["run", "--job"]).arg(&job).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("invalid job: file_sise: unknown field `file_sise`"), "{err}");
+    assert!(
+        err.contains("invalid job: file_sise: unknown field `file_sise`"),
+        "{err}"
+    );
     assert!(err.contains("bad.json"), "names the job file: {err}");
     assert!(!dir.path().join("bad-lake/_SUCCESS").exists());
 }
@@ -127,9 +176,16 @@ fn a_failed_validation_exits_3() {
     let job = write_job(dir.path(), "v", "");
     ok(bin().args(["run", "--job"]).arg(&job).output().unwrap());
     let lake = dir.path().join("v-lake");
-    let (rel, _) = tree(&lake).into_iter().find(|(k, _)| k.ends_with(".parquet")).unwrap();
+    let (rel, _) = tree(&lake)
+        .into_iter()
+        .find(|(k, _)| k.ends_with(".parquet"))
+        .unwrap();
     std::fs::remove_file(lake.join(&rel)).unwrap();
-    let out = bin().args(["validate", "--job"]).arg(&job).output().unwrap();
+    let out = bin()
+        .args(["validate", "--job"])
+        .arg(&job)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("validation failed"), "{err}");

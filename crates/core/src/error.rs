@@ -61,6 +61,16 @@ pub enum Error {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// A storage service call failed (after retries, when it was retryable).
+    #[error("{uri}: {message}")]
+    Storage {
+        /// The object or prefix at fault (`s3://bucket/key`).
+        uri: String,
+        /// What the service said.
+        message: String,
+        /// Whether trying again later may succeed (throttling, 5xx, timeouts).
+        transient: bool,
+    },
     /// Data or a manifest is malformed.
     #[error("{uri}: {message}")]
     BadData {
@@ -93,6 +103,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { source, .. } if is_transient_io(source) => ErrorKind::Transient,
+            Error::Storage {
+                transient: true, ..
+            } => ErrorKind::Transient,
             Error::Validation(_) => ErrorKind::Validation,
             _ => ErrorKind::BadInput,
         }

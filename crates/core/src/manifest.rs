@@ -95,7 +95,11 @@ pub fn fingerprint(files: &[DataFile]) -> String {
             f.uri.as_str(),
             &f.size.to_string(),
             &f.n_record.map(|n| n.to_string()).unwrap_or_default(),
-            if f.partition.is_none() { f.etag.as_deref().unwrap_or("") } else { "" },
+            if f.partition.is_none() {
+                f.etag.as_deref().unwrap_or("")
+            } else {
+                ""
+            },
             f.table.as_deref().unwrap_or(""),
             f.partition.as_deref().unwrap_or(""),
         ] {
@@ -353,7 +357,11 @@ mod tests {
         derived[0].partition = Some("year=2024".into());
         let d = fingerprint(&derived);
         derived[0].etag = Some("another".into());
-        assert_eq!(fingerprint(&derived), d, "a derived file's etag does not count");
+        assert_eq!(
+            fingerprint(&derived),
+            d,
+            "a derived file's etag does not count"
+        );
         // Pinned: a change here changes every output key of existing runs.
         assert_eq!(a, fingerprint(&files()));
         assert_eq!(a.len(), 16);

@@ -34,6 +34,7 @@ pub struct ObjectReader {
     store: StorageRef,
     uri: String,
     size: u64,
+    etag: Option<String>,
 }
 
 impl ObjectReader {
@@ -43,7 +44,21 @@ impl ObjectReader {
             store,
             uri: uri.to_string(),
             size,
+            etag: None,
         }
+    }
+
+    /// Fails every read once the object's entity tag is no longer `etag`
+    /// (the file changed since the manifest was made).
+    pub fn with_etag(mut self, etag: Option<String>) -> Self {
+        self.etag = etag;
+        self
+    }
+
+    async fn read(&self, range: Range<u64>) -> Result<Bytes> {
+        self.store
+            .get_range_if(&self.uri, range, self.etag.as_deref())
+            .await
     }
 }
 
@@ -53,7 +68,7 @@ fn to_pq(e: Error) -> ParquetError {
 
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        async move { self.store.get_range(&self.uri, range).await.map_err(to_pq) }.boxed()
+        async move { self.read(range).await.map_err(to_pq) }.boxed()
     }
 
     fn get_byte_ranges(
@@ -122,13 +137,16 @@ pub async fn read_footer(store: &StorageRef, uri: &str, size: u64) -> Result<Arc
     r.get_metadata(None).await.map_err(|e| from_pq(uri, e))
 }
 
-/// Opens a Parquet file for streaming record batches.
+/// Opens a Parquet file for streaming record batches; with an `etag`, every
+/// read checks the file has not changed since the manifest listed it.
 pub async fn open(
     store: &StorageRef,
     uri: &str,
     size: u64,
+    etag: Option<&str>,
 ) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
-    ParquetRecordBatchStreamBuilder::new(ObjectReader::new(store.clone(), uri, size))
+    let reader = ObjectReader::new(store.clone(), uri, size).with_etag(etag.map(str::to_string));
+    ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .map_err(|e| from_pq(uri, e))
 }

@@ -91,7 +91,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<CompactOutput> {
     let mut inputs: Vec<BatchStream> = Vec::with_capacity(files.len());
     let mut schema: Option<(arrow::datatypes::SchemaRef, String)> = None;
     for f in &files {
-        let builder = open(&run.store, &f.uri, f.size).await?;
+        let builder = open(&run.store, &f.uri, f.size, None).await?;
         let s = builder.schema().clone();
         match &schema {
             Some((first, first_uri)) => {

@@ -148,7 +148,7 @@ impl Stager<'_> {
 
     /// Reads one snapshot file into the buffers; returns its record count.
     async fn read_file(&mut self, f: &DataFile) -> Result<u64> {
-        let builder = open(&self.run.store, &f.uri, f.size).await?;
+        let builder = open(&self.run.store, &f.uri, f.size, f.etag.as_deref()).await?;
         let rows = builder.metadata().file_metadata().num_rows() as u64;
         if let Some(expected) = f.n_record
             && expected != rows

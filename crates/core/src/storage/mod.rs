@@ -12,6 +12,7 @@
 //!   never an object that is still being written.
 
 mod local;
+mod s3;
 
 use std::fmt::Debug;
 use std::ops::Range;
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use local::LocalStore;
+pub use s3::{S3Store, split_s3_uri};
 
 use crate::error::{Error, Result};
 
@@ -53,6 +55,18 @@ pub trait Storage: Send + Sync + Debug {
     async fn get(&self, uri: &str) -> Result<Bytes>;
     /// Reads `range` of an object.
     async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes>;
+    /// Reads `range` of an object only if its entity tag is still `etag`;
+    /// a changed object fails with an error naming it. Stores without
+    /// comparable tags (local files) read unconditionally.
+    async fn get_range_if(
+        &self,
+        uri: &str,
+        range: Range<u64>,
+        etag: Option<&str>,
+    ) -> Result<Bytes> {
+        let _ = etag;
+        self.get_range(uri, range).await
+    }
     /// Size and tag of an object, `None` when it does not exist.
     async fn head(&self, uri: &str) -> Result<Option<ObjectMeta>>;
     /// Writes a whole object at once.
@@ -106,6 +120,26 @@ impl Stores {
         }
     }
 
+    /// The stores a job needs: local files always, and S3 (from the default
+    /// credential and region chain, with the job's `s3` settings) when any of
+    /// its URIs is `s3://`. `endpoint_override` wins over the job's endpoint.
+    pub async fn for_job(job: &crate::Job, endpoint_override: Option<&str>) -> Self {
+        let s = &job.source;
+        let uris = [
+            s.manifest.as_deref(),
+            s.files.as_deref(),
+            Some(job.staging.as_str()),
+            Some(job.datalake.as_str()),
+        ];
+        if uris.iter().flatten().any(|u| u.starts_with("s3://")) {
+            Self::with_s3(Arc::new(
+                S3Store::from_env(&job.s3, endpoint_override).await,
+            ))
+        } else {
+            Self::local()
+        }
+    }
+
     fn pick(&self, uri: &str) -> Result<&dyn Storage> {
         if uri.starts_with("s3://") {
             return self.s3.as_deref().ok_or_else(|| {
@@ -132,6 +166,14 @@ impl Storage for Stores {
     }
     async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes> {
         self.pick(uri)?.get_range(uri, range).await
+    }
+    async fn get_range_if(
+        &self,
+        uri: &str,
+        range: Range<u64>,
+        etag: Option<&str>,
+    ) -> Result<Bytes> {
+        self.pick(uri)?.get_range_if(uri, range, etag).await
     }
     async fn head(&self, uri: &str) -> Result<Option<ObjectMeta>> {
         self.pick(uri)?.head(uri).await

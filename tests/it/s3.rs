@@ -1,0 +1,504 @@
+//! The pipeline and the S3 store against a real S3 server (moto) on loopback.
+
+use std::net::TcpListener;
+use std::ops::Range;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use async_trait::async_trait;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use bytes::Bytes;
+use dbsnaplake_core::generate::{self, Spec};
+use dbsnaplake_core::job::S3Settings;
+use dbsnaplake_core::steps::local::{Quiet, run_all};
+use dbsnaplake_core::storage::{ObjectMeta, ObjectWriter, S3Store, Storage, StorageRef, Stores};
+use dbsnaplake_core::{Error, Job, Run};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::common::*;
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+fn moto_binary() -> String {
+    if let Ok(p) = std::env::var("MOTO_SERVER") {
+        return p;
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server");
+    if std::path::Path::new(venv).exists() {
+        return venv.to_string();
+    }
+    "moto_server".to_string()
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = moto_binary();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} ({e}): the S3 tests need moto's server; run `make python-deps` or set MOTO_SERVER")
+            });
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint_url: Some(self.endpoint.clone()),
+            path_style: true,
+            ..Default::default()
+        }
+    }
+
+    pub async fn store(&self) -> S3Store {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .load()
+            .await;
+        S3Store::with_config(&config, &self.settings())
+    }
+
+    pub async fn bucket(&self, store: &S3Store, name: &str) {
+        store
+            .client()
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Counts the bytes read through ranged GETs.
+#[derive(Debug)]
+struct Counting {
+    inner: StorageRef,
+    bytes: AtomicU64,
+}
+
+#[async_trait]
+impl Storage for Counting {
+    async fn get(&self, uri: &str) -> dbsnaplake_core::Result<Bytes> {
+        let b = self.inner.get(uri).await?;
+        self.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+        Ok(b)
+    }
+    async fn get_range(&self, uri: &str, range: Range<u64>) -> dbsnaplake_core::Result<Bytes> {
+        let b = self.inner.get_range(uri, range).await?;
+        self.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+        Ok(b)
+    }
+    async fn head(&self, uri: &str) -> dbsnaplake_core::Result<Option<ObjectMeta>> {
+        self.inner.head(uri).await
+    }
+    async fn writer(&self, uri: &str) -> dbsnaplake_core::Result<Box<dyn ObjectWriter>> {
+        self.inner.writer(uri).await
+    }
+    async fn list(&self, prefix: &str) -> dbsnaplake_core::Result<Vec<ObjectMeta>> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, uri: &str) -> dbsnaplake_core::Result<()> {
+        self.inner.delete(uri).await
+    }
+}
+
+/// Every .parquet object under `prefix`: (key relative to it, rows).
+async fn read_tree(store: &StorageRef, prefix: &str) -> Vec<(String, RecordBatch, u64)> {
+    let mut out = Vec::new();
+    for m in store.list(prefix).await.unwrap() {
+        if !m.uri.ends_with(".parquet") {
+            continue;
+        }
+        let bytes = store.get(&m.uri).await.unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        let schema = arrow::array::RecordBatchReader::schema(&reader);
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        let rel = m
+            .uri
+            .strip_prefix(&format!("{prefix}/"))
+            .unwrap()
+            .to_string();
+        out.push((
+            rel,
+            arrow::compute::concat_batches(&schema, &batches).unwrap(),
+            m.size,
+        ));
+    }
+    out
+}
+
+async fn open_uploads(store: &S3Store, bucket: &str) -> usize {
+    let out = store
+        .client()
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    out.uploads().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_runs_on_s3_uris() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "snapshots").await;
+    moto.bucket(&s3, "lake").await;
+    let store: StorageRef = Arc::new(Stores::with_s3(Arc::new(s3)));
+    let spec = Spec {
+        tables: vec!["db/public/orders".into()],
+        ..Spec::new("s3://snapshots/export", 30_000, 4)
+    };
+    let (manifest, _) = generate::generate(&store, &spec).await.unwrap();
+    let job = Job::from_json(
+        &serde_json::json!({
+            "source": {"manifest": manifest},
+            "staging": "s3://lake/staging/mydb/snapshot=2021-01-01T08:30:00Z",
+            "datalake": "s3://lake/datalake/mydb/snapshot=2021-01-01T08:30:00Z",
+            "tables": {"*": {
+                "partition_by": [{"name": "year", "from": "order_time", "fn": "year"},
+                                 {"name": "month", "from": "order_time", "fn": "month"}],
+                "sort_by": [{"column": "order_time", "descending": true}]}},
+            "group_size": 1_000_000,
+            "file_size": 1_000_000,
+            "s3": moto.settings(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let run = Run::new(job, store.clone());
+    let v = run_all(&run, 2, &Quiet).await.unwrap();
+    assert_eq!(v.n_record(), 30_000);
+    let root = "s3://lake/datalake/mydb/snapshot=2021-01-01T08:30:00Z";
+    assert!(
+        store
+            .head(&format!("{root}/_SUCCESS"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let source: Vec<RecordBatch> = read_tree(&store, "s3://snapshots/export/data")
+        .await
+        .into_iter()
+        .map(|(_, b, _)| b)
+        .collect();
+    let lake = read_tree(&store, root).await;
+    assert_eq!(lake.len(), 36);
+    for (rel, batch, _) in &lake {
+        assert!(rel.starts_with("db/public/orders/year=20"), "{rel}");
+        let times = batch
+            .column_by_name("order_time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+            .unwrap()
+            .values()
+            .to_vec();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]), "{rel} sorted");
+        let (y, m) = {
+            let p: Vec<&str> = rel.split('/').collect();
+            (p[3].to_string(), p[4].to_string())
+        };
+        for t in times {
+            let dt = chrono::DateTime::from_timestamp_micros(t).unwrap();
+            assert_eq!(format!("year={}", dt.format("%Y")), y);
+            assert_eq!(format!("month={}", dt.format("%m")), m);
+        }
+    }
+    let batches: Vec<RecordBatch> = lake.into_iter().map(|(_, b, _)| b).collect();
+    assert_same_rows(&sorted_by_id(&source), &sorted_by_id(&batches));
+
+    // A rerun on S3 is a no-op too.
+    let before: Vec<_> = store
+        .list(root)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.uri, m.etag))
+        .collect();
+    run_all(&run, 2, &Quiet).await.unwrap();
+    let after: Vec<_> = store
+        .list(root)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.uri, m.etag))
+        .collect();
+    assert_eq!(before.len(), after.len());
+    assert_eq!(
+        before
+            .iter()
+            .filter(|(u, _)| !u.ends_with("_SUCCESS"))
+            .collect::<Vec<_>>(),
+        after
+            .iter()
+            .filter(|(u, _)| !u.ends_with("_SUCCESS"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_past_1000_keys() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "many").await;
+    let s3 = Arc::new(s3);
+    let puts: Vec<_> = (0..1_500)
+        .map(|i| {
+            let s3 = s3.clone();
+            tokio::spawn(async move {
+                s3.put(&format!("s3://many/p/{i:05}.bin"), Bytes::from_static(b"x"))
+                    .await
+            })
+        })
+        .collect();
+    for p in puts {
+        p.await.unwrap().unwrap();
+    }
+    s3.put("s3://many/other/x.bin", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    let listed = s3.list("s3://many/p").await.unwrap();
+    assert_eq!(listed.len(), 1_500);
+    assert_eq!(listed[1_499].uri, "s3://many/p/01499.bin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_round_trips_and_ranged_footer_reads_stay_small() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "big").await;
+    let data: Vec<u8> = (0..20 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut w = s3.writer("s3://big/blob.bin").await.unwrap();
+    for chunk in data.chunks(3 * 1024 * 1024 + 17) {
+        w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    let meta = w.finish().await.unwrap();
+    assert_eq!(meta.size, data.len() as u64);
+    assert!(
+        meta.etag.as_deref().unwrap().contains("-3"),
+        "3 parts: {:?}",
+        meta.etag
+    );
+    assert_eq!(
+        s3.get("s3://big/blob.bin").await.unwrap().as_ref(),
+        data.as_slice()
+    );
+    assert_eq!(
+        s3.get_range("s3://big/blob.bin", 100..200)
+            .await
+            .unwrap()
+            .as_ref(),
+        &data[100..200]
+    );
+    assert_eq!(open_uploads(&s3, "big").await, 0);
+
+    // A 6 MB Parquet file: its footer is read with a few kilobytes.
+    let counting = Arc::new(Counting {
+        inner: Arc::new(Stores::with_s3(Arc::new(s3.clone()))),
+        bytes: AtomicU64::new(0),
+    });
+    let store: StorageRef = counting.clone();
+    let spec = Spec::new("s3://big/snap", 80_000, 1);
+    generate::generate(&store, &spec).await.unwrap();
+    let file = s3
+        .head("s3://big/snap/data/part-00001.parquet")
+        .await
+        .unwrap()
+        .unwrap();
+    counting.bytes.store(0, Ordering::Relaxed);
+    let footer = dbsnaplake_core::parquet_io::read_footer(&store, &file.uri, file.size)
+        .await
+        .unwrap();
+    assert_eq!(footer.file_metadata().num_rows(), 80_000);
+    let read = counting.bytes.load(Ordering::Relaxed);
+    assert!(
+        read * 50 < file.size,
+        "read {read} bytes of a {}-byte object",
+        file.size
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_and_dropped_uploads_leave_nothing_open() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "uploads").await;
+    let part = Bytes::from(vec![7u8; 9 * 1024 * 1024]);
+    let mut w = s3.writer("s3://uploads/a.bin").await.unwrap();
+    w.write(part.clone()).await.unwrap();
+    assert_eq!(open_uploads(&s3, "uploads").await, 1, "a part was uploaded");
+    w.abort().await.unwrap();
+    assert_eq!(open_uploads(&s3, "uploads").await, 0);
+    let mut w = s3.writer("s3://uploads/b.bin").await.unwrap();
+    w.write(part).await.unwrap();
+    drop(w);
+    let started = Instant::now();
+    while open_uploads(&s3, "uploads").await != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a dropped upload stays open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        s3.list("s3://uploads").await.unwrap().is_empty(),
+        "no object appeared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_objects_buckets_and_changed_files_are_named() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "snap").await;
+    moto.bucket(&s3, "work").await;
+    let e = s3.get("s3://snap/nope.json").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    assert_eq!(e.to_string(), "s3://snap/nope.json: not found");
+    let e = s3.get("s3://no-such-bucket/k").await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "s3://no-such-bucket/k: bucket \"no-such-bucket\" does not exist"
+    );
+    assert_eq!(e.kind(), dbsnaplake_core::ErrorKind::BadInput);
+
+    // A snapshot file replaced after the manifest was made fails its group.
+    let store: StorageRef = Arc::new(Stores::with_s3(Arc::new(s3.clone())));
+    let (manifest, _) = generate::generate(&store, &Spec::new("s3://snap/x", 5_000, 2))
+        .await
+        .unwrap();
+    let changed = "s3://snap/x/data/part-00002.parquet";
+    let other = generate::generate(
+        &store,
+        &Spec {
+            seed: 7,
+            ..Spec::new("s3://snap/y", 5_000, 2)
+        },
+    )
+    .await;
+    other.unwrap();
+    let replacement = store
+        .get("s3://snap/y/data/part-00002.parquet")
+        .await
+        .unwrap();
+    store.put(changed, replacement).await.unwrap();
+    let job = Job::from_json(
+        &serde_json::json!({
+            "source": {"manifest": manifest},
+            "staging": "s3://work/staging", "datalake": "s3://work/lake",
+            "s3": moto.settings(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let e = run_all(&Run::new(job, store.clone()), 2, &Quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{changed}: changed since the manifest was made (its ETag no longer matches); make a new snapshot manifest"
+        )
+    );
+    assert!(
+        store
+            .head("s3://work/lake/_SUCCESS")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_prefix_is_imported_with_counts_from_footers() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "plain").await;
+    let store: StorageRef = Arc::new(Stores::with_s3(Arc::new(s3)));
+    generate::generate(&store, &Spec::new("s3://plain/export", 9_000, 3))
+        .await
+        .unwrap();
+    store
+        .put("s3://plain/export/data/_SUCCESS", Bytes::new())
+        .await
+        .unwrap();
+    let job = Job::from_json(&serde_json::json!({
+        "source": {"files": "s3://plain/export/data/", "format": "parquet", "table": "app/public/events"},
+        "staging": "s3://plain/staging", "datalake": "s3://plain/lake",
+        "s3": moto.settings(),
+    }).to_string())
+    .unwrap();
+    let run = Run::new(job, store.clone());
+    let v = run_all(&run, 2, &Quiet).await.unwrap();
+    assert_eq!(v.tables.len(), 1);
+    assert_eq!(v.tables[0].table, "app/public/events");
+    assert_eq!(v.tables[0].snapshot_records, Some(9_000));
+    let (summary, files) = dbsnaplake_core::manifest::read_manifest(
+        &store,
+        "s3://plain/staging/manifests/manifest-summary.json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(files.len(), 3, "_SUCCESS is not a data file");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.etag.as_deref().is_some_and(|e| e.len() > 8))
+    );
+    assert_eq!(summary.n_record, Some(9_000));
+    assert!(
+        store
+            .head("s3://plain/lake/app/public/events/_SUCCESS")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .head("s3://plain/lake/_SUCCESS")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
