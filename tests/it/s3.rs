@@ -76,13 +76,17 @@ impl Moto {
     }
 
     pub async fn store(&self) -> S3Store {
+        self.store_with(&self.settings()).await
+    }
+
+    pub async fn store_with(&self, settings: &S3Settings) -> S3Store {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .load()
             .await;
-        S3Store::with_config(&config, &self.settings())
+        S3Store::with_config(&config, settings)
     }
 
     pub async fn bucket(&self, store: &S3Store, name: &str) {
@@ -181,6 +185,7 @@ async fn the_pipeline_runs_on_s3_uris() {
     let s3 = moto.store().await;
     moto.bucket(&s3, "snapshots").await;
     moto.bucket(&s3, "lake").await;
+    let s3_client = s3.client().clone();
     let store: StorageRef = Arc::new(Stores::with_s3(Arc::new(s3)));
     let spec = Spec {
         tables: vec!["db/public/orders".into()],
@@ -243,6 +248,19 @@ async fn the_pipeline_runs_on_s3_uris() {
             assert_eq!(format!("month={}", dt.format("%m")), m);
         }
     }
+    // Every lake object records its row count in its S3 metadata.
+    let (rel, first, _) = &lake[0];
+    let head = s3_client
+        .head_object()
+        .bucket("lake")
+        .key(format!("datalake/mydb/snapshot=2021-01-01T08:30:00Z/{rel}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata().unwrap()["n_record"],
+        first.num_rows().to_string()
+    );
     let batches: Vec<RecordBatch> = lake.into_iter().map(|(_, b, _)| b).collect();
     assert_same_rows(&sorted_by_id(&source), &sorted_by_id(&batches));
 
@@ -455,6 +473,12 @@ async fn a_plain_prefix_is_imported_with_counts_from_footers() {
     let moto = Moto::start();
     let s3 = moto.store().await;
     moto.bucket(&s3, "plain").await;
+    let client = s3.client().clone();
+    let settings = S3Settings {
+        sse: Some(dbsnaplake_core::job::Sse::Aes256),
+        ..moto.settings()
+    };
+    let s3 = moto.store_with(&settings).await;
     let store: StorageRef = Arc::new(Stores::with_s3(Arc::new(s3)));
     generate::generate(&store, &Spec::new("s3://plain/export", 9_000, 3))
         .await
@@ -500,5 +524,19 @@ async fn a_plain_prefix_is_imported_with_counts_from_footers() {
             .await
             .unwrap()
             .is_some()
+    );
+    // Every object written carries the job's server-side encryption.
+    let lake = store.list("s3://plain/lake").await.unwrap();
+    let (_, key) = dbsnaplake_core::storage::split_s3_uri(&lake[0].uri).unwrap();
+    let head = client
+        .head_object()
+        .bucket("plain")
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
     );
 }

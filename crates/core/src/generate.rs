@@ -200,11 +200,12 @@ pub async fn generate(store: &StorageRef, spec: &Spec) -> Result<(String, Manife
             let first = f * per_file;
             let last = ((f + 1) * per_file).min(spec.rows);
             let uri = join(&folder, &format!("part-{:05}.parquet", f + 1));
-            let mut w = FileWriter::create(
+            let mut w = FileWriter::create_counted(
                 store,
                 &uri,
                 schema(),
                 writer_properties(Compression::Snappy),
+                last.saturating_sub(first),
             )
             .await?;
             let mut at = first;

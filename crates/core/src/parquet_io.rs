@@ -28,6 +28,9 @@ use crate::storage::{ObjectMeta, ObjectWriter, StorageRef};
 
 /// Key of the Parquet key-value metadata entry holding the record count.
 pub const N_RECORD_KEY: &str = "dbsnaplake.n_record";
+/// Key of the object metadata holding the record count (S3 returns it as
+/// `x-amz-meta-n_record`), as the original dbsnaplake recorded it.
+pub const OBJECT_N_RECORD_KEY: &str = "n_record";
 
 /// A Parquet file in a [`Storage`](crate::storage::Storage), read by ranges.
 pub struct ObjectReader {
@@ -186,6 +189,7 @@ pub struct FileWriter {
     uri: String,
     inner: AsyncArrowWriter<Sink>,
     rows: u64,
+    expected_rows: Option<u64>,
 }
 
 /// What a finished [`FileWriter`] produced.
@@ -205,13 +209,38 @@ impl FileWriter {
         schema: SchemaRef,
         props: WriterProperties,
     ) -> Result<FileWriter> {
-        let sink = Sink(store.writer(uri).await?);
-        let inner = AsyncArrowWriter::try_new(sink, schema, Some(props))
+        Self::start(store.writer(uri).await?, uri, schema, props, None)
+    }
+
+    /// Starts writing `uri`, which will hold exactly `n_record` rows: the
+    /// count goes into the object's metadata, and [`finish`](Self::finish)
+    /// fails (publishing nothing) if another number of rows was written.
+    pub async fn create_counted(
+        store: &StorageRef,
+        uri: &str,
+        schema: SchemaRef,
+        props: WriterProperties,
+        n_record: u64,
+    ) -> Result<FileWriter> {
+        let meta = vec![(OBJECT_N_RECORD_KEY.to_string(), n_record.to_string())];
+        let sink = store.writer_with_metadata(uri, meta).await?;
+        Self::start(sink, uri, schema, props, Some(n_record))
+    }
+
+    fn start(
+        sink: Box<dyn ObjectWriter>,
+        uri: &str,
+        schema: SchemaRef,
+        props: WriterProperties,
+        expected_rows: Option<u64>,
+    ) -> Result<FileWriter> {
+        let inner = AsyncArrowWriter::try_new(Sink(sink), schema, Some(props))
             .map_err(|e| Error::parquet(uri, e))?;
         Ok(FileWriter {
             uri: uri.to_string(),
             inner,
             rows: 0,
+            expected_rows,
         })
     }
 
@@ -236,6 +265,15 @@ impl FileWriter {
 
     /// Writes the footer and publishes the object.
     pub async fn finish(mut self) -> Result<Written> {
+        if let Some(expected) = self.expected_rows
+            && expected != self.rows
+        {
+            let (uri, rows) = (self.uri.clone(), self.rows);
+            self.abort().await;
+            return Err(Error::Internal(format!(
+                "{uri}: {rows} rows written where {expected} were announced; nothing was published"
+            )));
+        }
         self.inner.append_key_value_metadata(KeyValue::new(
             N_RECORD_KEY.to_string(),
             self.rows.to_string(),
@@ -268,7 +306,8 @@ pub async fn write_file(
     props: WriterProperties,
     batches: &[RecordBatch],
 ) -> Result<Written> {
-    let mut w = FileWriter::create(store, uri, schema, props).await?;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let mut w = FileWriter::create_counted(store, uri, schema, props, rows).await?;
     for b in batches {
         if let Err(e) = w.write(b).await {
             w.abort().await;

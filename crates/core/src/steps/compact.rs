@@ -113,55 +113,67 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<CompactOutput> {
     let mut merger = Merger::new(schema.clone(), key, inputs).await?;
 
     let total: u64 = files.iter().map(|f| f.size).sum();
+    let Some(rows) = files.iter().map(|f| f.n_record).sum::<Option<u64>>() else {
+        return Err(Error::bad_data(
+            group_uri,
+            "a staging file has no record count",
+        ));
+    };
     let file_size = run.job.file_size.max(1);
-    let n_out = ((total + file_size / 2) / file_size).max(1);
-    let per_file = total.div_ceil(n_out);
+    let n_out = ((total + file_size / 2) / file_size).clamp(1, rows.max(1));
+    // Output file i holds rows_in(i) rows: the group's rows split evenly, so
+    // every file's count is known (and recorded) before it is written.
+    let rows_in = |i: u64| rows / n_out + u64::from(i < rows % n_out);
     let folder = join(&run.layout.datalake_table(table.as_deref()), &partition);
     let props = writer_properties(run.job.output.compression);
 
     let mut written: Vec<Written> = Vec::new();
     let mut current: Option<FileWriter> = None;
-    loop {
-        let batch = match merger.next_batch().await {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(e) => {
-                if let Some(w) = current.take() {
-                    w.abort().await;
+    let result: Result<()> = async {
+        while let Some(mut batch) = merger.next_batch().await? {
+            while batch.num_rows() > 0 {
+                let w = match current.as_mut() {
+                    Some(w) => w,
+                    None => {
+                        let i = written.len() as u64;
+                        let uri = join(&folder, &format!("{source_fp}-{i}.parquet"));
+                        let w = FileWriter::create_counted(
+                            &run.store,
+                            &uri,
+                            schema.clone(),
+                            props.clone(),
+                            rows_in(i),
+                        );
+                        current.insert(w.await?)
+                    }
+                };
+                let room = rows_in(written.len() as u64) - w.rows();
+                let take = (batch.num_rows() as u64).min(room) as usize;
+                w.write(&batch.slice(0, take)).await?;
+                batch = batch.slice(take, batch.num_rows() - take);
+                if w.rows() == rows_in(written.len() as u64) {
+                    written.push(current.take().expect("a writer is open").finish().await?);
                 }
-                return Err(e);
             }
-        };
-        let w = match current.as_mut() {
-            Some(w) => w,
-            None => {
-                let uri = join(&folder, &format!("{source_fp}-{}.parquet", written.len()));
-                current.insert(
-                    FileWriter::create(&run.store, &uri, schema.clone(), props.clone()).await?,
-                )
-            }
-        };
-        if let Err(e) = w.write(&batch).await {
-            if let Some(w) = current.take() {
-                w.abort().await;
-            }
-            return Err(e);
         }
-        if w.approx_size() >= per_file && (written.len() as u64) + 1 < n_out {
-            written.push(current.take().expect("a writer is open").finish().await?);
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        if let Some(w) = current.take() {
+            w.abort().await;
         }
+        return Err(e);
     }
     if let Some(w) = current.take() {
+        // Fewer rows than the manifests promised: finish() refuses to publish.
         written.push(w.finish().await?);
     }
-    let expected: Option<u64> = files.iter().map(|f| f.n_record).sum();
     let got: u64 = written.iter().map(|w| w.n_record).sum();
-    if let Some(expected) = expected
-        && expected != got
-    {
+    if got != rows {
         return Err(Error::bad_data(
             group_uri,
-            format!("the staging files list {expected} records but {got} were merged"),
+            format!("the staging files list {rows} records but {got} were merged"),
         ));
     }
     let lake_files: Vec<DataFile> = written

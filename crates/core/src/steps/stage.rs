@@ -171,6 +171,9 @@ impl Stager<'_> {
             .map_err(|e| from_pq(&f.uri, e))?;
         let table = self.table_name().to_string();
         while let Some(batch) = stream.try_next().await.map_err(|e| from_pq(&f.uri, e))? {
+            if batch.num_rows() == 0 {
+                continue;
+            }
             let split = split_batch(&batch, &self.spec.partition_by, &table, &f.uri)?;
             for (path, part) in split.parts {
                 let part = drop_partition_names(&part, &self.spec.partition_by);
@@ -207,11 +210,12 @@ impl Stager<'_> {
                 &join(&folder, path.as_str()),
                 &format!("{}-{run_no}.parquet", self.prefix),
             );
-            let mut w = FileWriter::create(
+            let mut w = FileWriter::create_counted(
                 &self.run.store,
                 &uri,
                 schema,
                 writer_properties(Compression::Snappy),
+                order.len() as u64,
             )
             .await?;
             for chunk in order.chunks(OUTPUT_BATCH_ROWS) {

@@ -80,6 +80,16 @@ pub trait Storage: Send + Sync + Debug {
     }
     /// Starts a streaming write.
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>>;
+    /// Starts a streaming write of an object carrying user `metadata`
+    /// (S3 object metadata; local files have none and ignore it).
+    async fn writer_with_metadata(
+        &self,
+        uri: &str,
+        metadata: Vec<(String, String)>,
+    ) -> Result<Box<dyn ObjectWriter>> {
+        let _ = metadata;
+        self.writer(uri).await
+    }
     /// Every object under `prefix` (a folder URI), recursively, sorted by URI.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
     /// Deletes an object; deleting a missing object is not an error.
@@ -183,6 +193,13 @@ impl Storage for Stores {
     }
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
         self.pick(uri)?.writer(uri).await
+    }
+    async fn writer_with_metadata(
+        &self,
+        uri: &str,
+        metadata: Vec<(String, String)>,
+    ) -> Result<Box<dyn ObjectWriter>> {
+        self.pick(uri)?.writer_with_metadata(uri, metadata).await
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.pick(prefix)?.list(prefix).await

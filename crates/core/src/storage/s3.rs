@@ -12,6 +12,7 @@
 //! - `ExpectedBucketOwner` goes on every call and server-side encryption on
 //!   every write when the job asks for them.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -265,6 +266,14 @@ impl Storage for S3Store {
     }
 
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
+        self.writer_with_metadata(uri, Vec::new()).await
+    }
+
+    async fn writer_with_metadata(
+        &self,
+        uri: &str,
+        metadata: Vec<(String, String)>,
+    ) -> Result<Box<dyn ObjectWriter>> {
         let (bucket, key) = split_s3_uri(uri)?;
         Ok(Box::new(S3Writer {
             store: self.clone(),
@@ -276,6 +285,7 @@ impl Storage for S3Store {
             parts: Vec::new(),
             size: 0,
             done: false,
+            metadata: (!metadata.is_empty()).then(|| metadata.into_iter().collect()),
         }))
     }
 
@@ -337,6 +347,7 @@ struct S3Writer {
     parts: Vec<CompletedPart>,
     size: u64,
     done: bool,
+    metadata: Option<HashMap<String, String>>,
 }
 
 impl S3Writer {
@@ -350,6 +361,7 @@ impl S3Writer {
                     .create_multipart_upload()
                     .bucket(&self.bucket)
                     .key(&self.key)
+                    .set_metadata(self.metadata.clone())
                     .set_server_side_encryption(s.sse())
                     .set_ssekms_key_id(s.kms_key_id.clone())
                     .set_expected_bucket_owner(s.owner.clone())
@@ -411,6 +423,7 @@ impl S3Writer {
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&self.key)
+                .set_metadata(self.metadata.clone())
                 .body(ByteStream::from(data))
                 .set_server_side_encryption(s.sse())
                 .set_ssekms_key_id(s.kms_key_id.clone())
