@@ -19,6 +19,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::error::{Error, Result};
 use crate::storage::overlaps;
@@ -382,6 +383,49 @@ impl Job {
         Ok(())
     }
 
+    /// The Step Functions execution name of this job: derived from the
+    /// snapshot (the source URI) and the lake, so the same snapshot always
+    /// gets the same name and a duplicate start is refused by Step Functions
+    /// instead of running twice. At most 80 characters of `[A-Za-z0-9_-]`.
+    pub fn execution_name(&self) -> String {
+        let s = &self.source;
+        let source = s
+            .manifest
+            .as_deref()
+            .or(s.files.as_deref())
+            .unwrap_or_default();
+        let digest = sha2::Sha256::digest(format!("{source}\n{}", self.datalake).as_bytes());
+        let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let readable: String = source
+            .trim_end_matches('/')
+            .rsplit('/')
+            .take(3)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("-")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let keep = 80 - hash.len() - 1;
+        let readable: String = readable
+            .chars()
+            .rev()
+            .take(keep)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("{}-{hash}", readable.trim_start_matches(['-', '_']))
+    }
+
     /// Settings of `table` (`database/schema/table`, `None` for a table-less
     /// snapshot): its own entry, else `*`, else no partitions and no order.
     pub fn table_spec(&self, table: Option<&str>) -> TableSpec {
@@ -516,6 +560,28 @@ mod tests {
             "{\"files\": \"s3://b/staging/in/\"}",
         ));
         assert!(e.contains("overlaps source.files"), "{e}");
+    }
+
+    #[test]
+    fn execution_names_derive_from_the_snapshot() {
+        let job = Job::from_json(EXAMPLE).unwrap();
+        let name = job.execution_name();
+        assert_eq!(name, job.clone().execution_name(), "stable");
+        assert!(
+            name.starts_with("staging-manifests-manifest-summary_json-"),
+            "{name}"
+        );
+        assert!(name.len() <= 80);
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        let mut other = job.clone();
+        other.datalake = "s3://b/other-lake/".into();
+        assert_ne!(other.execution_name(), name, "another lake is another run");
+        other = job.clone();
+        other.source.manifest = Some(format!("s3://b/{}/m.json", "x".repeat(200)));
+        assert!(other.execution_name().len() <= 80);
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! Lambda-only glue shared by the dbsnaplake functions; no pipeline logic.
+//!
+//! - [`serve`] starts a function: JSON logs through `tracing-subscriber`,
+//!   [`Config`] read once at cold start, then one core call per event.
+//! - [`StepInput`] is what every pipeline function receives from the state
+//!   machine: the job, and for workers the group manifest to work on.
+//! - [`StepError`] turns a core error into the stable error name the state
+//!   machine's Retry and Catch match on ([`ERROR_NAMES`]).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use dbsnaplake_core::storage::Stores;
+use dbsnaplake_core::{Error, ErrorKind, Job, Run};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::{Deserialize, Serialize};
+
+/// Error name of failures a retry may cure (throttling, timeouts, resets).
+pub const TRANSIENT: &str = "dbsnaplake.Transient";
+/// Error name of bad jobs, manifests or data: retrying cannot help.
+pub const BAD_INPUT: &str = "dbsnaplake.BadInput";
+/// Error name of a lake that does not match its snapshot.
+pub const VALIDATION: &str = "dbsnaplake.Validation";
+/// Every error name a dbsnaplake function can return.
+pub const ERROR_NAMES: [&str; 3] = [TRANSIENT, BAD_INPUT, VALIDATION];
+
+/// Settings read from the environment once, at cold start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `DBSNAPLAKE_ENDPOINT_URL`: another S3 endpoint (tests, MinIO).
+    pub endpoint_url: Option<String>,
+    /// `DBSNAPLAKE_DEFAULT_CONCURRENCY`: workers at once when the job gives none.
+    pub default_concurrency: Option<usize>,
+}
+
+impl Config {
+    /// Reads the configuration; a malformed value fails the cold start.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let default_concurrency = match get("DBSNAPLAKE_DEFAULT_CONCURRENCY") {
+            None => None,
+            Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("DBSNAPLAKE_DEFAULT_CONCURRENCY={v:?} is not a positive number")
+            })?),
+        };
+        Ok(Config {
+            endpoint_url: get("DBSNAPLAKE_ENDPOINT_URL").filter(|v| !v.is_empty()),
+            default_concurrency,
+        })
+    }
+
+    /// The run of `job`, with the stores its URIs need.
+    pub async fn run(&self, mut job: Job) -> Result<Run, StepError> {
+        job.check().map_err(StepError)?;
+        if job.concurrency.is_none() {
+            job.concurrency = self.default_concurrency;
+        }
+        let stores = Stores::for_job(&job, self.endpoint_url.as_deref()).await;
+        Ok(Run::new(job, Arc::new(stores)))
+    }
+}
+
+/// The event of every pipeline function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepInput {
+    /// The job (the execution input).
+    pub job: Job,
+    /// For workers: the URI of the group's `manifest-summary-<n>.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl StepInput {
+    /// The group a worker must process.
+    pub fn group(&self) -> Result<&str, StepError> {
+        self.group.as_deref().ok_or_else(|| {
+            StepError(Error::Job(
+                "the event has no `group`: which group manifest should this worker process?".into(),
+            ))
+        })
+    }
+}
+
+/// A core error as the state machine sees it.
+#[derive(Debug)]
+pub struct StepError(pub Error);
+
+impl StepError {
+    /// The error name Retry and Catch match on.
+    pub fn name(&self) -> &'static str {
+        match self.0.kind() {
+            ErrorKind::Transient => TRANSIENT,
+            ErrorKind::Validation => VALIDATION,
+            ErrorKind::BadInput => BAD_INPUT,
+        }
+    }
+}
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> Self {
+        StepError(e)
+    }
+}
+
+impl From<StepError> for Diagnostic {
+    fn from(e: StepError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.name().to_string(),
+            error_message: e.0.to_string(),
+        }
+    }
+}
+
+/// Installs JSON logs on stdout (CloudWatch), level from `RUST_LOG` (default info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .init();
+}
+
+/// Runs a pipeline function: `step` gets the run of each event's job and the
+/// event, and returns a small result.
+pub async fn serve<O, F, Fut>(step: F) -> Result<(), lambda_runtime::Error>
+where
+    O: Serialize,
+    F: Fn(Run, StepInput) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    init_tracing();
+    let config = Config::from_env()?;
+    let config = &config;
+    let step = &step;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<StepInput>| async move {
+            let input = event.payload;
+            let run = config.run(input.job.clone()).await?;
+            step(run, input).await
+        },
+    ))
+    .await
+}
+
+/// Test helpers for the functions' handler tests.
+pub mod testing {
+    use dbsnaplake_core::generate::{Spec, generate};
+    use dbsnaplake_core::storage::{StorageRef, Stores};
+
+    use super::StepInput;
+
+    /// A generated snapshot in `dir` and the event that runs a job over it.
+    pub async fn snapshot_event(dir: &std::path::Path) -> StepInput {
+        let root = dir.to_str().expect("a UTF-8 temp dir");
+        let store: StorageRef = std::sync::Arc::new(Stores::local());
+        let (manifest, _) = generate(&store, &Spec::new(&format!("{root}/snap"), 5_000, 3))
+            .await
+            .expect("the snapshot generates");
+        let event = serde_json::json!({
+            "job": {
+                "source": {"manifest": manifest},
+                "staging": format!("{root}/staging"),
+                "datalake": format!("{root}/lake"),
+                "tables": {"*": {"partition_by": [{"name": "year", "from": "order_time", "fn": "year"}]}},
+                "group_size": 200_000
+            }
+        });
+        serde_json::from_value(event).expect("a valid event")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_names_are_stable() {
+        let d: Diagnostic = StepError(Error::Validation("x".into())).into();
+        assert_eq!(d.error_type, "dbsnaplake.Validation");
+        let d: Diagnostic = StepError(Error::Job("bad field".into())).into();
+        assert_eq!(
+            (d.error_type.as_str(), d.error_message.as_str()),
+            ("dbsnaplake.BadInput", "invalid job: bad field")
+        );
+        let transient = Error::Storage {
+            uri: "s3://b/k".into(),
+            message: "503".into(),
+            transient: true,
+        };
+        assert_eq!(StepError(transient).name(), TRANSIENT);
+    }
+
+    #[test]
+    fn config_is_checked_at_cold_start() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Config::from_lookup(env(&[])).unwrap(), Config::default());
+        let c = Config::from_lookup(env(&[
+            ("DBSNAPLAKE_DEFAULT_CONCURRENCY", "40"),
+            ("DBSNAPLAKE_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ]))
+        .unwrap();
+        assert_eq!(c.default_concurrency, Some(40));
+        let e =
+            Config::from_lookup(env(&[("DBSNAPLAKE_DEFAULT_CONCURRENCY", "lots")])).unwrap_err();
+        assert!(e.contains("\"lots\" is not a positive number"), "{e}");
+    }
+
+    #[test]
+    fn events_refuse_unknown_fields() {
+        let e = serde_json::from_value::<StepInput>(serde_json::json!({
+            "job": {"source": {"manifest": "s3://b/m.json"}, "staging": "s3://b/s", "datalake": "s3://b/l"},
+            "grup": "s3://b/x"
+        }))
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `grup`"), "{e}");
+    }
+}
+
+/// What a planner returns: where the Map reads its items, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOutput {
+    /// Number of groups (Map items).
+    pub n_group: usize,
+    /// URI of the item list (`groups.json`).
+    pub groups: String,
+    /// The item list as the Map's ItemReader wants it; `None` off S3.
+    pub items: Option<S3Location>,
+    /// Workers at once for the Map (the job's, or the deployment's default).
+    pub concurrency: usize,
+}
+
+/// A bucket and key, spelled as Step Functions' S3 integrations spell them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Location {
+    /// Bucket name.
+    #[serde(rename = "Bucket")]
+    pub bucket: String,
+    /// Object key.
+    #[serde(rename = "Key")]
+    pub key: String,
+}
+
+impl PlanOutput {
+    /// The output of a planner that wrote `n_group` groups listed at `groups`.
+    pub fn new(run: &Run, groups: String, n_group: usize) -> Self {
+        let items = dbsnaplake_core::storage::split_s3_uri(&groups)
+            .ok()
+            .map(|(bucket, key)| S3Location {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            });
+        PlanOutput {
+            n_group,
+            groups,
+            items,
+            concurrency: run
+                .job
+                .concurrency
+                .unwrap_or(dbsnaplake_core::steps::plan_snapshot::DEFAULT_CONCURRENCY),
+        }
+    }
+}

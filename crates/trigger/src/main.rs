@@ -1,0 +1,252 @@
+//! Lambda: starts one state machine execution per snapshot.
+//!
+//! Events (EventBridge): S3 "Object Created" for an export-complete marker —
+//! an RDS/Aurora `export_info_*.json` or a DynamoDB `AWSDynamoDB/<id>/manifest-summary.json` —
+//! or a "Scheduled Event". The job is `DBSNAPLAKE_JOB_TEMPLATE` with
+//! `${ExportUri}` (the export folder, `s3://bucket/prefix`) and `${ExportName}`
+//! (its last segment) filled in. The execution name derives from the job
+//! ([`Job::execution_name`]), so a duplicate event finds the execution already
+//! there and returns success without starting a second run.
+//!
+//! Environment: `DBSNAPLAKE_STATE_MACHINE_ARN`, `DBSNAPLAKE_JOB_TEMPLATE`.
+
+use aws_sdk_sfn::Client;
+use dbsnaplake_core::{Error, Job};
+use dbsnaplake_lambda_common::{StepError, init_tracing};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+/// Read once at cold start.
+struct Config {
+    state_machine_arn: String,
+    job_template: String,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, String> {
+        let get = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+        let job_template = get("DBSNAPLAKE_JOB_TEMPLATE")?;
+        // Fail the cold start, not every event, on a template that cannot work.
+        let probe = fill(&job_template, "s3://bucket/export", "export");
+        Job::from_json(&probe).map_err(|e| format!("DBSNAPLAKE_JOB_TEMPLATE: {e}"))?;
+        Ok(Config {
+            state_machine_arn: get("DBSNAPLAKE_STATE_MACHINE_ARN")?,
+            job_template,
+        })
+    }
+}
+
+/// The parts of an EventBridge event the trigger reads.
+#[derive(Debug, Deserialize)]
+struct Event {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    #[serde(default)]
+    detail: Detail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Detail {
+    bucket: Option<Named>,
+    object: Option<Key>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Key {
+    key: String,
+}
+
+/// What the trigger did.
+#[derive(Debug, PartialEq, Serialize)]
+struct Output {
+    started: bool,
+    execution_name: Option<String>,
+    reason: String,
+}
+
+/// Fills the template, JSON-escaping the values.
+fn fill(template: &str, export_uri: &str, export_name: &str) -> String {
+    let esc = |s: &str| {
+        let quoted = serde_json::to_string(s).expect("strings serialize");
+        quoted[1..quoted.len() - 1].to_string()
+    };
+    template
+        .replace("${ExportUri}", &esc(export_uri))
+        .replace("${ExportName}", &esc(export_name))
+}
+
+/// The job an event asks for; `None` for an object that is no export marker.
+fn job_for(event: &Event, template: &str) -> Result<Option<Job>, StepError> {
+    let text = match event.detail_type.as_str() {
+        "Object Created" => {
+            let (Some(bucket), Some(object)) = (&event.detail.bucket, &event.detail.object) else {
+                return Err(Error::Job(
+                    "an Object Created event without detail.bucket.name and detail.object.key"
+                        .into(),
+                )
+                .into());
+            };
+            let (folder, file) = object
+                .key
+                .rsplit_once('/')
+                .unwrap_or(("", object.key.as_str()));
+            let rds = file.starts_with("export_info_") && file.ends_with(".json");
+            let dynamodb = file == "manifest-summary.json" && folder.contains("AWSDynamoDB/");
+            if !(rds || dynamodb) {
+                return Ok(None);
+            }
+            let name = folder.rsplit('/').next().unwrap_or(folder);
+            fill(template, &format!("s3://{}/{folder}", bucket.name), name)
+        }
+        "Scheduled Event" => template.to_string(),
+        other => {
+            return Err(Error::Job(format!(
+                "unexpected event detail-type {other:?}: the trigger handles \"Object Created\" and \"Scheduled Event\""
+            ))
+            .into());
+        }
+    };
+    Ok(Some(Job::from_json(&text)?))
+}
+
+async fn handler(client: &Client, config: &Config, event: Event) -> Result<Output, StepError> {
+    let Some(job) = job_for(&event, &config.job_template)? else {
+        return Ok(Output {
+            started: false,
+            execution_name: None,
+            reason: "not an export-complete marker".into(),
+        });
+    };
+    let name = job.execution_name();
+    let input = serde_json::to_string(&job).expect("a job serializes");
+    match client
+        .start_execution()
+        .state_machine_arn(&config.state_machine_arn)
+        .name(&name)
+        .input(input)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            info!(execution = out.execution_arn(), "started");
+            Ok(Output {
+                started: true,
+                execution_name: Some(name),
+                reason: "started".into(),
+            })
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_execution_already_exists()) =>
+        {
+            Ok(Output {
+                started: false,
+                execution_name: Some(name),
+                reason: "an execution for this snapshot exists already".into(),
+            })
+        }
+        Err(e) => Err(Error::Storage {
+            uri: config.state_machine_arn.clone(),
+            message: format!("StartExecution failed: {e}"),
+            transient: e.as_service_error().is_none(),
+        }
+        .into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = Config::from_env()?;
+    let client =
+        Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
+    let (client, config) = (&client, &config);
+    lambda_runtime::run(service_fn(move |e: LambdaEvent<Event>| {
+        handler(client, config, e.payload)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"{"source": {"files": "${ExportUri}/mydb/", "table": "mydb/public/orders"},
+        "staging": "s3://work/staging/${ExportName}", "datalake": "s3://work/lake/${ExportName}"}"#;
+
+    fn event(fixture: &str) -> Event {
+        serde_json::from_str(fixture).unwrap()
+    }
+
+    #[test]
+    fn rds_and_dynamodb_markers_build_the_job() {
+        let job = job_for(
+            &event(include_str!("fixtures/rds-export-info.json")),
+            TEMPLATE,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            job.source.files.as_deref(),
+            Some("s3://exports-bucket/rds/mydb-2026-11-20/mydb/")
+        );
+        assert_eq!(job.staging, "s3://work/staging/mydb-2026-11-20");
+        let job2 = job_for(
+            &event(include_str!("fixtures/rds-export-info.json")),
+            TEMPLATE,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            job.execution_name(),
+            job2.execution_name(),
+            "a duplicate event gets the same name"
+        );
+        let ddb = job_for(
+            &event(include_str!("fixtures/dynamodb-manifest-summary.json")),
+            TEMPLATE,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ddb.datalake, "s3://work/lake/01700000000000-abcdef12");
+        assert_ne!(ddb.execution_name(), job.execution_name());
+    }
+
+    #[test]
+    fn other_objects_are_ignored_and_odd_events_refused() {
+        let text = include_str!("fixtures/rds-export-info.json")
+            .replace("export_info_mydb-2026-11-20.json", "part-00001.parquet");
+        assert!(job_for(&event(&text), TEMPLATE).unwrap().is_none());
+        let e = job_for(
+            &event(r#"{"detail-type": "Object Deleted", "detail": {}}"#),
+            TEMPLATE,
+        )
+        .unwrap_err();
+        assert!(
+            e.0.to_string()
+                .contains("unexpected event detail-type \"Object Deleted\"")
+        );
+        assert_eq!(e.name(), "dbsnaplake.BadInput");
+    }
+
+    #[test]
+    fn schedules_use_the_template_as_is_and_keys_are_escaped() {
+        let fixed = TEMPLATE
+            .replace("${ExportUri}", "s3://exports/nightly")
+            .replace("${ExportName}", "nightly");
+        let job = job_for(&event(include_str!("fixtures/schedule.json")), &fixed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.staging, "s3://work/staging/nightly");
+        assert_eq!(
+            fill("\"${ExportUri}\"", "s3://b/a\"b\\c", "x"),
+            r#""s3://b/a\"b\\c""#
+        );
+    }
+}
