@@ -5,6 +5,8 @@
 mod bad_input;
 /// Shared helpers: scenarios in a temp dir, reading the lake back.
 mod common;
+/// The state machine and the SAM template agree with each other and with the code.
+mod deploy;
 /// Partition values: hostile text, NULL, ISO-8601 strings.
 mod partitions;
 /// The whole pipeline: rows, ids, values, types, partitions, order, sizes, reruns.

@@ -4,7 +4,8 @@
 //! an RDS/Aurora `export_info_*.json` or a DynamoDB `AWSDynamoDB/<id>/manifest-summary.json` —
 //! or a "Scheduled Event". The job is `DBSNAPLAKE_JOB_TEMPLATE` with
 //! `${ExportUri}` (the export folder, `s3://bucket/prefix`) and `${ExportName}`
-//! (its last segment) filled in. The execution name derives from the job
+//! (its last segment) filled in; for a schedule, `${ScheduledTime}` (the
+//! event's time, `2026-11-20T00-00-00Z`). The execution name derives from the job
 //! ([`Job::execution_name`]), so a duplicate event finds the execution already
 //! there and returns success without starting a second run.
 //!
@@ -28,7 +29,8 @@ impl Config {
         let get = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
         let job_template = get("DBSNAPLAKE_JOB_TEMPLATE")?;
         // Fail the cold start, not every event, on a template that cannot work.
-        let probe = fill(&job_template, "s3://bucket/export", "export");
+        let probe =
+            fill(&job_template, "s3://bucket/export", "export").replace("${ScheduledTime}", "t");
         Job::from_json(&probe).map_err(|e| format!("DBSNAPLAKE_JOB_TEMPLATE: {e}"))?;
         Ok(Config {
             state_machine_arn: get("DBSNAPLAKE_STATE_MACHINE_ARN")?,
@@ -42,6 +44,8 @@ impl Config {
 struct Event {
     #[serde(rename = "detail-type")]
     detail_type: String,
+    #[serde(default)]
+    time: String,
     #[serde(default)]
     detail: Detail,
 }
@@ -104,7 +108,20 @@ fn job_for(event: &Event, template: &str) -> Result<Option<Job>, StepError> {
             let name = folder.rsplit('/').next().unwrap_or(folder);
             fill(template, &format!("s3://{}/{folder}", bucket.name), name)
         }
-        "Scheduled Event" => template.to_string(),
+        "Scheduled Event" => {
+            if !template.contains("${ScheduledTime}") {
+                return Err(Error::Job(
+                    "a scheduled run needs ${ScheduledTime} in the job template (in staging and datalake), or every run would reuse the first one's folders and execution name".into(),
+                )
+                .into());
+            }
+            let stamp: String = event
+                .time
+                .chars()
+                .map(|c| if c == ':' { '-' } else { c })
+                .collect();
+            template.replace("${ScheduledTime}", &stamp)
+        }
         other => {
             return Err(Error::Job(format!(
                 "unexpected event detail-type {other:?}: the trigger handles \"Object Created\" and \"Scheduled Event\""
