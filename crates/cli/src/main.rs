@@ -109,6 +109,19 @@ enum Command {
         #[command(flatten)]
         job: JobArg,
     },
+    /// Start a Step Functions execution of the job (idempotent: the name derives from the snapshot).
+    Start {
+        /// ARN of the deployed state machine (the stack's StateMachineArn output).
+        #[arg(long, value_name = "ARN")]
+        state_machine_arn: String,
+        #[command(flatten)]
+        job: JobArg,
+    },
+    /// Show an execution's state, and the item counts of its Map runs.
+    Status {
+        /// The execution ARN `start` printed.
+        execution_arn: String,
+    },
     /// Write a deterministic synthetic snapshot (Parquet files + snapshot manifest).
     Generate {
         /// Folder to write into (data/ and manifests/ go below it).
@@ -277,6 +290,14 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             print_summary(&result, 0.0);
             Ok(())
         }
+        Command::Start {
+            state_machine_arn,
+            job,
+        } => {
+            let job = load_job(&job, s3)?;
+            start(&sfn_client(s3).await, &state_machine_arn, &job).await
+        }
+        Command::Status { execution_arn } => status(&sfn_client(s3).await, &execution_arn).await,
         Command::Generate {
             out,
             rows,
@@ -404,4 +425,90 @@ fn print_summary(v: &Validation, secs: f64) {
         "validation: OK, every record of the snapshot is in the lake{timing}; wrote {}/_SUCCESS",
         v.datalake
     );
+}
+
+async fn sfn_client(s3: &S3Flags) -> aws_sdk_sfn::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(ep) = &s3.endpoint_url {
+        loader = loader.endpoint_url(ep);
+    }
+    aws_sdk_sfn::Client::new(&loader.load().await)
+}
+
+/// Starts the job's execution; an execution of the same snapshot already
+/// there is success (the same name cannot start twice).
+async fn start(client: &aws_sdk_sfn::Client, state_machine_arn: &str, job: &Job) -> Result<()> {
+    let name = job.execution_name();
+    let input = serde_json::to_string(job).expect("a job serializes");
+    let arn = format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    );
+    match client
+        .start_execution()
+        .state_machine_arn(state_machine_arn)
+        .name(&name)
+        .input(input)
+        .send()
+        .await
+    {
+        Ok(out) => println!("started {}", out.execution_arn()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_execution_already_exists()) =>
+        {
+            println!("already started (same snapshot, same name): {arn}")
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("StartExecution on {state_machine_arn} failed")));
+        }
+    }
+    println!("follow it with: dbsnaplake status {arn}");
+    Ok(())
+}
+
+/// Prints an execution's state and its Map runs' item counts.
+async fn status(client: &aws_sdk_sfn::Client, execution_arn: &str) -> Result<()> {
+    let ex = client
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .with_context(|| format!("DescribeExecution {execution_arn}"))?;
+    println!(
+        "execution {}: {}",
+        ex.name().unwrap_or(execution_arn),
+        ex.status().as_str()
+    );
+    if let Some(cause) = ex.cause() {
+        println!("  {}: {cause}", ex.error().unwrap_or("error"));
+    }
+    let runs = client
+        .list_map_runs()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .with_context(|| format!("ListMapRuns {execution_arn}"))?;
+    for run in runs.map_runs() {
+        let d = client
+            .describe_map_run()
+            .map_run_arn(run.map_run_arn())
+            .send()
+            .await
+            .with_context(|| format!("DescribeMapRun {}", run.map_run_arn()))?;
+        if let Some(c) = d.item_counts() {
+            println!(
+                "  map run {}: {} — {} items: {} succeeded, {} failed, {} running, {} pending",
+                run.map_run_arn().rsplit(['/', ':']).nth(1).unwrap_or("?"),
+                d.status().as_str(),
+                c.total(),
+                c.succeeded(),
+                c.failed(),
+                c.running(),
+                c.pending()
+            );
+        }
+    }
+    Ok(())
 }
