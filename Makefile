@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/dbsnaplake
 
-.PHONY: help demo build test lint fmt python-deps clean
+.PHONY: help demo build test lint lint-infra python-deps package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,23 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 test: lint python-deps ## Lints, every Rust test (S3 ones against moto on 127.0.0.1), then the pyarrow/DuckDB read-back tests
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --locked --workspace
 	DBSNAPLAKE_BIN=$(CURDIR)/target/debug/dbsnaplake $(VENV)/bin/pytest -q tests/python
+
+lint-infra: python-deps ## cfn-lint the SAM template (the state machine is checked by tests/it/deploy.rs)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cfn-lint
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
+LAMBDAS := planner staging-worker partition-planner compaction-worker validator trigger
+
+package: ## arm64 zips of every Lambda with cargo-lambda (pip install cargo-lambda), sizes printed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda || pip install cargo-lambda
+	for f in $(LAMBDAS); do \
+		PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --output-format zip \
+			-p dbsnaplake-$$f --lambda-dir target/lambda-arm64 || exit 1; \
+	done
+	@ls -l target/lambda-arm64/*/bootstrap.zip | awk '{printf "%10d  %s\n", $$5, $$9}'
+
+deploy: ## sam build + sam deploy --guided (needs AWS credentials; never run in CI)
+	cd infra && sam build --template template.yaml && sam deploy --guided
 
 clean: ## Remove build output, the demo and the virtualenv
 	$(CARGO) clean
