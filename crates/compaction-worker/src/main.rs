@@ -2,10 +2,11 @@
 //! Event: `{"job": {…}, "group": "<uri of manifest-summary-<n>.json>"}`.
 
 use dbsnaplake_core::Run;
-use dbsnaplake_core::steps::compact::{CompactOutput, compact};
+use dbsnaplake_core::steps::WorkerOutput;
+use dbsnaplake_core::steps::compact::compact;
 use dbsnaplake_lambda_common::{StepError, StepInput, serve};
 
-async fn handler(run: Run, input: StepInput) -> Result<CompactOutput, StepError> {
+async fn handler(run: Run, input: StepInput) -> Result<WorkerOutput, StepError> {
     Ok(compact(&run, input.group()?).await?)
 }
 

@@ -2,10 +2,11 @@
 //! Event: `{"job": {…}, "group": "<uri of manifest-summary-<n>.json>"}`.
 
 use dbsnaplake_core::Run;
-use dbsnaplake_core::steps::stage::{StageOutput, stage};
+use dbsnaplake_core::steps::WorkerOutput;
+use dbsnaplake_core::steps::stage::stage;
 use dbsnaplake_lambda_common::{StepError, StepInput, serve};
 
-async fn handler(run: Run, input: StepInput) -> Result<StageOutput, StepError> {
+async fn handler(run: Run, input: StepInput) -> Result<WorkerOutput, StepError> {
     Ok(stage(&run, input.group()?).await?)
 }
 

@@ -253,14 +253,20 @@ mod tests {
     }
 
     #[test]
-    fn schedules_use_the_template_as_is_and_keys_are_escaped() {
+    fn schedules_stamp_their_time_and_keys_are_escaped() {
         let fixed = TEMPLATE
             .replace("${ExportUri}", "s3://exports/nightly")
-            .replace("${ExportName}", "nightly");
+            .replace("${ExportName}", "${ScheduledTime}");
         let job = job_for(&event(include_str!("fixtures/schedule.json")), &fixed)
             .unwrap()
             .unwrap();
-        assert_eq!(job.staging, "s3://work/staging/nightly");
+        assert_eq!(job.staging, "s3://work/staging/2026-11-20T00-00-00Z");
+        let e = job_for(&event(include_str!("fixtures/schedule.json")), TEMPLATE).unwrap_err();
+        assert!(
+            e.0.to_string().contains("needs ${ScheduledTime}"),
+            "{}",
+            e.0
+        );
         assert_eq!(
             fill("\"${ExportUri}\"", "s3://b/a\"b\\c", "x"),
             r#""s3://b/a\"b\\c""#

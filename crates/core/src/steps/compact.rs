@@ -8,13 +8,12 @@
 //! the final partition folder; the datalake file group manifest listing them
 //! is written last and makes a rerun a no-op.
 
-use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
-use super::{Run, finished, group_number};
+use super::{Run, WorkerOutput, worker_input, worker_output};
 use crate::error::{Error, Result};
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, fingerprint, read_manifest, write_manifest};
+use crate::manifest::DataFile;
 use crate::parquet_io::{FileWriter, Written, from_pq, open, writer_properties};
 use crate::schema::check_same_schema;
 use crate::sort::{BatchStream, Merger, SortKey};
@@ -24,45 +23,21 @@ use crate::storage::join;
 /// batch per input.
 pub const READ_BATCH_ROWS: usize = 8 * 1024;
 
-/// What one compaction invocation did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompactOutput {
-    /// Group number.
-    pub n: usize,
-    /// The datalake file group manifest.
-    pub manifest: String,
-    /// Lake files written.
-    pub n_file: usize,
-    /// Records written.
-    pub n_record: u64,
-    /// True when the group had been compacted already and nothing was done.
-    pub skipped: bool,
-}
-
 /// Compacts the partition file group whose summary is at `group_uri`.
 #[instrument(skip_all, fields(group = %group_uri))]
-pub async fn compact(run: &Run, group_uri: &str) -> Result<CompactOutput> {
-    let n = group_number(run, GroupKind::PartitionFileGroups, group_uri)?;
-    let (summary, files) = read_manifest(&run.store, group_uri).await?;
-    let source_fp = summary
-        .fingerprint()
-        .map(str::to_string)
-        .unwrap_or_else(|| fingerprint(&files));
-    let out_uri = run.layout.group_summary(GroupKind::DatalakeFileGroups, n);
-    if let Some(done) = finished(run, &out_uri, &source_fp).await? {
-        info!(n, "group already compacted");
-        return Ok(CompactOutput {
-            n,
-            manifest: out_uri,
-            n_file: done
-                .details
-                .get("n_file")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0) as usize,
-            n_record: done.n_record.unwrap_or(0),
-            skipped: true,
-        });
+pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
+    let (input, done) = worker_input(
+        run,
+        GroupKind::PartitionFileGroups,
+        GroupKind::DatalakeFileGroups,
+        group_uri,
+    )
+    .await?;
+    if let Some(done) = done {
+        info!(n = input.n, "group already compacted");
+        return Ok(done);
     }
+    let (files, source_fp) = (&input.files, &input.fingerprint);
     let Some(first) = files.first() else {
         return Err(Error::bad_data(
             group_uri,
@@ -90,7 +65,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<CompactOutput> {
 
     let mut inputs: Vec<BatchStream> = Vec::with_capacity(files.len());
     let mut schema: Option<(arrow::datatypes::SchemaRef, String)> = None;
-    for f in &files {
+    for f in files {
         let builder = open(&run.store, &f.uri, f.size, None).await?;
         let s = builder.schema().clone();
         match &schema {
@@ -186,22 +161,12 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<CompactOutput> {
             ..DataFile::new(w.meta.uri, w.meta.size)
         })
         .collect();
-    let mut details = serde_json::Map::new();
-    details.insert("group".into(), n.into());
-    details.insert("source_fingerprint".into(), source_fp.into());
-    let data_uri = run.layout.group_data(GroupKind::DatalakeFileGroups, n);
-    write_manifest(&run.store, &out_uri, &data_uri, &lake_files, details).await?;
+    let out = worker_output(run, GroupKind::DatalakeFileGroups, &input, &lake_files).await?;
     info!(
-        n,
-        files = lake_files.len(),
+        n = out.n,
+        files = out.n_file,
         records = got,
         "group compacted"
     );
-    Ok(CompactOutput {
-        n,
-        manifest: out_uri,
-        n_file: lake_files.len(),
-        n_record: got,
-        skipped: false,
-    })
+    Ok(out)
 }

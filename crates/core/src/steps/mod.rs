@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::layout::{GroupKind, Layout};
-use crate::manifest::{ManifestSummary, read_summary};
+use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary, write_manifest};
 use crate::storage::StorageRef;
 
 /// One run: the job, where its files go, and the storage they live in.
@@ -101,20 +101,128 @@ async fn read_json<T: for<'de> Deserialize<'de>>(run: &Run, uri: &str) -> Result
     }
 }
 
-/// The summary at `uri` if it exists and records `source_fingerprint` as its
-/// input: the proof that a worker already finished this exact work.
-async fn finished(
+/// What one worker invocation (staging or compaction) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerOutput {
+    /// Group number.
+    pub n: usize,
+    /// The output manifest (staging or datalake file group).
+    pub manifest: String,
+    /// Files written.
+    pub n_file: usize,
+    /// Records written.
+    pub n_record: u64,
+    /// True when the group had been done already and nothing was done now.
+    pub skipped: bool,
+}
+
+/// A worker's input group: its number, its files, and their fingerprint.
+struct WorkerInput {
+    n: usize,
+    files: Vec<DataFile>,
+    fingerprint: String,
+}
+
+/// Reads the group a worker was given and, when its output manifest (of
+/// `out`) already records the same input, what the earlier run did.
+async fn worker_input(
     run: &Run,
-    uri: &str,
-    source_fingerprint: &str,
-) -> Result<Option<ManifestSummary>> {
-    if run.store.head(uri).await?.is_none() {
-        return Ok(None);
+    kind: GroupKind,
+    out: GroupKind,
+    group_uri: &str,
+) -> Result<(WorkerInput, Option<WorkerOutput>)> {
+    let n = group_number(run, kind, group_uri)?;
+    let (summary, files) = read_manifest(&run.store, group_uri).await?;
+    let fp = summary
+        .fingerprint()
+        .map(str::to_string)
+        .unwrap_or_else(|| fingerprint(&files));
+    let out_uri = run.layout.group_summary(out, n);
+    let mut done = None;
+    if run.store.head(&out_uri).await?.is_some() {
+        let s = read_summary(&run.store, &out_uri).await?;
+        if s.details.get("source_fingerprint").and_then(|v| v.as_str()) == Some(fp.as_str()) {
+            done = Some(WorkerOutput {
+                n,
+                manifest: out_uri,
+                n_file: s
+                    .details
+                    .get("n_file")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0) as usize,
+                n_record: s.n_record.unwrap_or(0),
+                skipped: true,
+            });
+        }
     }
-    let s = read_summary(&run.store, uri).await?;
-    let same =
-        s.details.get("source_fingerprint").and_then(|v| v.as_str()) == Some(source_fingerprint);
-    Ok(same.then_some(s))
+    Ok((
+        WorkerInput {
+            n,
+            files,
+            fingerprint: fp,
+        },
+        done,
+    ))
+}
+
+/// Writes a worker's output manifest (of `out`), the commit of its work.
+async fn worker_output(
+    run: &Run,
+    out: GroupKind,
+    input: &WorkerInput,
+    written: &[DataFile],
+) -> Result<WorkerOutput> {
+    let mut details = serde_json::Map::new();
+    details.insert("group".into(), input.n.into());
+    details.insert(
+        "source_fingerprint".into(),
+        input.fingerprint.clone().into(),
+    );
+    if let Some(t) = input.files.first().and_then(|f| f.table.clone()) {
+        details.insert("table".into(), t.into());
+    }
+    let manifest = run.layout.group_summary(out, input.n);
+    let data = run.layout.group_data(out, input.n);
+    let summary = write_manifest(&run.store, &manifest, &data, written, details).await?;
+    Ok(WorkerOutput {
+        n: input.n,
+        manifest,
+        n_file: written.len(),
+        n_record: summary.n_record.unwrap_or(0),
+        skipped: false,
+    })
+}
+
+/// Writes one manifest per group of `kind` and the group list; returns the list.
+async fn write_groups(
+    run: &Run,
+    kind: GroupKind,
+    groups: &[Vec<DataFile>],
+) -> Result<Vec<GroupItem>> {
+    let mut items = Vec::with_capacity(groups.len());
+    for (i, group) in groups.iter().enumerate() {
+        let n = i + 1;
+        let summary = run.layout.group_summary(kind, n);
+        let mut details = serde_json::Map::new();
+        details.insert("group".into(), n.into());
+        if let Some(t) = &group[0].table {
+            details.insert("table".into(), t.clone().into());
+        }
+        if let Some(p) = &group[0].partition {
+            details.insert("partition".into(), p.clone().into());
+        }
+        write_manifest(
+            &run.store,
+            &summary,
+            &run.layout.group_data(kind, n),
+            group,
+            details,
+        )
+        .await?;
+        items.push(GroupItem { n, group: summary });
+    }
+    write_json(run, &run.layout.group_list(kind), &items).await?;
+    Ok(items)
 }
 
 /// The group number of a group summary URI, or an error naming it.

@@ -10,11 +10,11 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::{GroupItem, Run, read_group_list, read_json, write_json};
+use super::{Run, read_group_list, read_json, write_groups, write_json};
 use crate::error::{Error, Result};
 use crate::grouping::balanced;
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, fingerprint, read_manifest, write_manifest};
+use crate::manifest::{DataFile, fingerprint, read_manifest};
 use crate::storage::join;
 
 /// What step 2.1 decided.
@@ -69,32 +69,8 @@ pub async fn plan_partitions(run: &Run) -> Result<PartitionPlan> {
     let groups = balanced(&files, file_size, |f| {
         (f.table.clone(), f.partition.clone())
     });
-    let mut items = Vec::with_capacity(groups.len());
-    for (i, group) in groups.iter().enumerate() {
-        let n = i + 1;
-        let kind = GroupKind::PartitionFileGroups;
-        let summary = run.layout.group_summary(kind, n);
-        let mut details = serde_json::Map::new();
-        details.insert("group".into(), n.into());
-        if let Some(t) = &group[0].table {
-            details.insert("table".into(), t.clone().into());
-        }
-        details.insert(
-            "partition".into(),
-            group[0].partition.clone().unwrap_or_default().into(),
-        );
-        write_manifest(
-            &run.store,
-            &summary,
-            &run.layout.group_data(kind, n),
-            group,
-            details,
-        )
-        .await?;
-        items.push(GroupItem { n, group: summary });
-    }
+    let items = write_groups(run, GroupKind::PartitionFileGroups, &groups).await?;
     let groups_uri = run.layout.group_list(GroupKind::PartitionFileGroups);
-    write_json(run, &groups_uri, &items).await?;
     let plan = PartitionPlan {
         staging_fingerprint,
         file_size,

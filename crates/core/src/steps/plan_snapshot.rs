@@ -8,12 +8,12 @@
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::{GroupItem, Run, read_json, write_json};
+use super::{Run, read_json, write_groups, write_json};
 use crate::error::{Error, Result};
 use crate::grouping::{FileStats, auto_group_size, best_fit_decreasing};
 use crate::job::GroupSize;
 use crate::layout::GroupKind;
-use crate::manifest::{fingerprint, read_manifest, write_manifest};
+use crate::manifest::{fingerprint, read_manifest};
 use crate::storage::join;
 
 /// What step 1.1 decided.
@@ -65,28 +65,8 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         return Ok(old);
     }
     let groups = best_fit_decreasing(&files, group_size, |f| f.table.clone());
-    let mut items = Vec::with_capacity(groups.len());
-    for (i, group) in groups.iter().enumerate() {
-        let n = i + 1;
-        let kind = GroupKind::SnapshotFileGroups;
-        let summary = run.layout.group_summary(kind, n);
-        let mut details = serde_json::Map::new();
-        details.insert("group".into(), n.into());
-        if let Some(t) = &group[0].table {
-            details.insert("table".into(), t.clone().into());
-        }
-        write_manifest(
-            &run.store,
-            &summary,
-            &run.layout.group_data(kind, n),
-            group,
-            details,
-        )
-        .await?;
-        items.push(GroupItem { n, group: summary });
-    }
+    let items = write_groups(run, GroupKind::SnapshotFileGroups, &groups).await?;
     let groups_uri = run.layout.group_list(GroupKind::SnapshotFileGroups);
-    write_json(run, &groups_uri, &items).await?;
     let plan = SnapshotPlan {
         snapshot_manifest: manifest_uri,
         snapshot_fingerprint,

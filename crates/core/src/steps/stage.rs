@@ -17,14 +17,13 @@ use std::collections::BTreeMap;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
-use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
-use super::{Run, finished, group_number};
+use super::{Run, WorkerOutput, worker_input, worker_output};
 use crate::error::{Error, Result};
 use crate::job::{Compression, TableSpec};
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, fingerprint, read_manifest, write_manifest};
+use crate::manifest::DataFile;
 use crate::parquet_io::{FileWriter, from_pq, open, writer_properties};
 use crate::partition::{PartitionPath, split_batch};
 use crate::schema::{check_same_schema, drop_partition_names};
@@ -36,45 +35,21 @@ pub const MEMORY_BUDGET: usize = 256 * 1024 * 1024;
 /// Rows per batch read from a snapshot file.
 pub const READ_BATCH_ROWS: usize = 64 * 1024;
 
-/// What one staging invocation did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageOutput {
-    /// Group number.
-    pub n: usize,
-    /// The staging file group manifest.
-    pub manifest: String,
-    /// Staging files written.
-    pub n_file: usize,
-    /// Records staged.
-    pub n_record: u64,
-    /// True when the group had been staged already and nothing was done.
-    pub skipped: bool,
-}
-
 /// Stages the snapshot file group whose summary is at `group_uri`.
 #[instrument(skip_all, fields(group = %group_uri))]
-pub async fn stage(run: &Run, group_uri: &str) -> Result<StageOutput> {
-    let n = group_number(run, GroupKind::SnapshotFileGroups, group_uri)?;
-    let (summary, files) = read_manifest(&run.store, group_uri).await?;
-    let source_fp = summary
-        .fingerprint()
-        .map(str::to_string)
-        .unwrap_or_else(|| fingerprint(&files));
-    let out_uri = run.layout.group_summary(GroupKind::StagingFileGroups, n);
-    if let Some(done) = finished(run, &out_uri, &source_fp).await? {
-        info!(n, "group already staged");
-        return Ok(StageOutput {
-            n,
-            manifest: out_uri,
-            n_file: done
-                .details
-                .get("n_file")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0) as usize,
-            n_record: done.n_record.unwrap_or(0),
-            skipped: true,
-        });
+pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
+    let (input, done) = worker_input(
+        run,
+        GroupKind::SnapshotFileGroups,
+        GroupKind::StagingFileGroups,
+        group_uri,
+    )
+    .await?;
+    if let Some(done) = done {
+        info!(n = input.n, "group already staged");
+        return Ok(done);
     }
+    let files = &input.files;
     let table = files.first().and_then(|f| f.table.clone());
     if let Some(f) = files.iter().find(|f| f.table != table) {
         return Err(Error::bad_data(
@@ -90,7 +65,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<StageOutput> {
         run,
         table: table.clone(),
         spec,
-        prefix: source_fp.clone(),
+        prefix: input.fingerprint.clone(),
         schema: None,
         buffers: BTreeMap::new(),
         buffered: 0,
@@ -98,7 +73,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<StageOutput> {
         written: Vec::new(),
     };
     let mut read_records = 0u64;
-    for f in &files {
+    for f in files {
         read_records += stager.read_file(f).await?;
     }
     stager.flush().await?;
@@ -110,22 +85,14 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<StageOutput> {
             format!("read {read_records} records but staged {staged}; nothing was recorded"),
         ));
     }
-    let mut details = serde_json::Map::new();
-    details.insert("group".into(), n.into());
-    details.insert("source_fingerprint".into(), source_fp.into());
-    if let Some(t) = &table {
-        details.insert("table".into(), t.clone().into());
-    }
-    let data_uri = run.layout.group_data(GroupKind::StagingFileGroups, n);
-    write_manifest(&run.store, &out_uri, &data_uri, &written, details).await?;
-    info!(n, files = written.len(), records = staged, "group staged");
-    Ok(StageOutput {
-        n,
-        manifest: out_uri,
-        n_file: written.len(),
-        n_record: staged,
-        skipped: false,
-    })
+    let out = worker_output(run, GroupKind::StagingFileGroups, &input, &written).await?;
+    info!(
+        n = out.n,
+        files = out.n_file,
+        records = staged,
+        "group staged"
+    );
+    Ok(out)
 }
 
 struct Stager<'a> {
