@@ -19,23 +19,25 @@ demo: build ## Generate the bundled sample snapshot (2 tables, ~45 MB) and conve
 	$(BIN) run --job examples/sample-job.json
 
 python-deps: $(VENV)/.installed ## Virtualenv with the test S3 server (moto) and the independent readers (pyarrow, DuckDB)
-$(VENV)/.installed: tests/python/requirements.txt tests/s3-server-requirements.txt
+$(VENV)/.installed: tests/python/requirements.txt tests/s3-server-requirements.txt infra/lint-requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
-		-r tests/s3-server-requirements.txt -r tests/python/requirements.txt
+		-r tests/s3-server-requirements.txt -r tests/python/requirements.txt -r infra/lint-requirements.txt
 	touch $@
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-test: lint python-deps ## Lints, every Rust test (S3 ones against moto on 127.0.0.1), then the pyarrow/DuckDB read-back tests
+test: lint lint-infra python-deps ## Lints, every Rust test (S3 ones against moto on 127.0.0.1), then the pyarrow/DuckDB read-back tests
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --locked --workspace
 	DBSNAPLAKE_BIN=$(CURDIR)/target/debug/dbsnaplake $(VENV)/bin/pytest -q tests/python
 
-lint-infra: python-deps ## cfn-lint the SAM template (the state machine is checked by tests/it/deploy.rs)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check cfn-lint
+lint-infra: python-deps ## cfn-lint the SAM template, asl-validator the state machine
+	test -x .tools/node_modules/.bin/asl-validator || \
+		npm install --prefix .tools --no-save --no-audit --no-fund asl-validator@4.0.0
 	$(VENV)/bin/cfn-lint infra/template.yaml
+	.tools/node_modules/.bin/asl-validator --json-path statemachine/dbsnaplake.asl.json
 
 LAMBDAS := planner staging-worker partition-planner compaction-worker validator trigger
 
