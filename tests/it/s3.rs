@@ -1,8 +1,6 @@
 //! The pipeline and the S3 store against a real S3 server (moto) on loopback.
 
-use std::net::TcpListener;
 use std::ops::Range;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,56 +18,17 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-}
-
-fn moto_binary() -> String {
-    if let Ok(p) = std::env::var("MOTO_SERVER") {
-        return p;
-    }
-    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server");
-    if std::path::Path::new(venv).exists() {
-        return venv.to_string();
-    }
-    "moto_server".to_string()
-}
+/// A moto server with the S3 store and settings the tests use.
+pub struct Moto(dbsnaplake_lambda_common::testing::Moto);
 
 impl Moto {
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let bin = moto_binary();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {bin} ({e}): the S3 tests need moto's server; run `make python-deps` or set MOTO_SERVER")
-            });
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
+        Moto(dbsnaplake_lambda_common::testing::Moto::start())
     }
 
     pub fn settings(&self) -> S3Settings {
         S3Settings {
-            endpoint_url: Some(self.endpoint.clone()),
+            endpoint_url: Some(self.0.endpoint.clone()),
             path_style: true,
             ..Default::default()
         }
@@ -83,7 +42,7 @@ impl Moto {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
             .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(&self.0.endpoint)
             .load()
             .await;
         S3Store::with_config(&config, settings)
@@ -97,13 +56,6 @@ impl Moto {
             .send()
             .await
             .unwrap();
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
     }
 }
 

@@ -158,6 +158,60 @@ pub mod testing {
 
     use super::StepInput;
 
+    /// A moto server (S3, Step Functions) on a free loopback port, stopped on
+    /// drop. The binary is `MOTO_SERVER`, else `.venv/bin/moto_server` of the
+    /// workspace (`make python-deps` installs it), else `moto_server` on PATH.
+    pub struct Moto {
+        child: std::process::Child,
+        /// `http://127.0.0.1:<port>`.
+        pub endpoint: String,
+    }
+
+    impl Moto {
+        /// Starts the server and waits until it accepts connections.
+        pub fn start() -> Moto {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/moto_server");
+            let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
+                if std::path::Path::new(venv).exists() {
+                    venv.to_string()
+                } else {
+                    "moto_server".to_string()
+                }
+            });
+            let child = std::process::Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {bin} ({e}): run `make python-deps` or set MOTO_SERVER")
+                });
+            let started = std::time::Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    started.elapsed().as_secs() < 60,
+                    "moto did not start on port {port}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            }
+        }
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            self.child.kill().ok();
+            self.child.wait().ok();
+        }
+    }
+
     /// A generated snapshot in `dir` and the event that runs a job over it.
     pub async fn snapshot_event(dir: &std::path::Path) -> StepInput {
         let root = dir.to_str().expect("a UTF-8 temp dir");

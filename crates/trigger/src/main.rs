@@ -71,6 +71,7 @@ struct Key {
 struct Output {
     started: bool,
     execution_name: Option<String>,
+    execution_arn: Option<String>,
     reason: String,
 }
 
@@ -137,6 +138,7 @@ async fn handler(client: &Client, config: &Config, event: Event) -> Result<Outpu
         return Ok(Output {
             started: false,
             execution_name: None,
+            execution_arn: None,
             reason: "not an export-complete marker".into(),
         });
     };
@@ -151,19 +153,26 @@ async fn handler(client: &Client, config: &Config, event: Event) -> Result<Outpu
         .await
     {
         Ok(out) => {
+            // A duplicate of a running execution's start (same name, same input)
+            // succeeds with the same ARN: nothing new runs.
             info!(execution = out.execution_arn(), "started");
             Ok(Output {
                 started: true,
                 execution_name: Some(name),
-                reason: "started".into(),
+                execution_arn: Some(out.execution_arn().to_string()),
+                reason: "started (or already running with the same input)".into(),
             })
         }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_execution_already_exists()) =>
         {
+            let arn = config
+                .state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1);
             Ok(Output {
                 started: false,
+                execution_arn: Some(format!("{arn}:{name}")),
                 execution_name: Some(name),
                 reason: "an execution for this snapshot exists already".into(),
             })
@@ -270,6 +279,72 @@ mod tests {
         assert_eq!(
             fill("\"${ExportUri}\"", "s3://b/a\"b\\c", "x"),
             r#""s3://b/a\"b\\c""#
+        );
+    }
+
+    /// Against moto's Step Functions API on loopback: a duplicate event starts nothing.
+    #[tokio::test]
+    async fn a_duplicate_event_starts_one_execution() {
+        use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+        let moto = dbsnaplake_lambda_common::testing::Moto::start();
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&moto.endpoint)
+            .load()
+            .await;
+        let client = Client::new(&conf);
+        let sm = client
+            .create_state_machine()
+            .name("dbsnaplake")
+            .definition(include_str!("../../../statemachine/dbsnaplake.asl.json"))
+            .role_arn("arn:aws:iam::123456789012:role/dbsnaplake")
+            .send()
+            .await
+            .unwrap();
+        let config = Config {
+            state_machine_arn: sm.state_machine_arn().to_string(),
+            job_template: TEMPLATE.to_string(),
+        };
+        let rds = include_str!("fixtures/rds-export-info.json");
+        let first = handler(&client, &config, event(rds)).await.unwrap();
+        assert!(first.started, "{first:?}");
+        let again = handler(&client, &config, event(rds)).await.unwrap();
+        assert_eq!(again.execution_name, first.execution_name);
+        assert_eq!(
+            again.execution_arn, first.execution_arn,
+            "the same execution, not a second one"
+        );
+        let ddb = handler(
+            &client,
+            &config,
+            event(include_str!("fixtures/dynamodb-manifest-summary.json")),
+        )
+        .await
+        .unwrap();
+        assert!(ddb.started);
+        let listed = client
+            .list_executions()
+            .state_machine_arn(sm.state_machine_arn())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.executions().len(), 2);
+        let started = client
+            .describe_execution()
+            .execution_arn(format!(
+                "{}:{}",
+                sm.state_machine_arn()
+                    .replace(":stateMachine:", ":execution:"),
+                first.execution_name.unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        let input: serde_json::Value = serde_json::from_str(started.input().unwrap()).unwrap();
+        assert_eq!(
+            input["source"]["files"],
+            "s3://exports-bucket/rds/mydb-2026-11-20/mydb/"
         );
     }
 }
