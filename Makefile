@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/dbsnaplake
 
-.PHONY: help demo build test lint lint-infra python-deps package deploy clean
+.PHONY: help demo build test lint lint-infra python-deps package deploy bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ package: ## arm64 zips of every Lambda with cargo-lambda (pip install cargo-lamb
 
 deploy: ## sam build + sam deploy --guided (needs AWS credentials; never run in CI)
 	cd infra && sam build --template template.yaml && sam deploy --guided
+
+bench: build python-deps ## dbsnaplake vs polars vs DuckDB on the reference job (BENCH_ROWS, BENCH_ROUNDS to scale)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	DBSNAPLAKE_BIN=$(CURDIR)/$(BIN) $(PY) bench/bench.py
 
 clean: ## Remove build output, the demo and the virtualenv
 	$(CARGO) clean

@@ -179,8 +179,10 @@ async fn the_pipeline_runs_on_s3_uris() {
         .collect();
     let lake = read_tree(&store, root).await;
     assert_eq!(lake.len(), 36);
-    for (rel, batch, _) in &lake {
+    for (rel, batch, size) in &lake {
         assert!(rel.starts_with("db/public/orders/year=20"), "{rel}");
+        // One file per partition: each month's ~60 KB stays far below file_size.
+        assert!(*size > 0 && *size < 1_000_000, "{rel} is {size} bytes");
         let times = batch
             .column_by_name("order_time")
             .unwrap()

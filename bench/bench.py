@@ -1,0 +1,123 @@
+"""make bench: dbsnaplake against polars and DuckDB on the same job, side by side.
+
+Generates the reference snapshot once (`dbsnaplake generate`, deterministic), then runs, in
+turn and ROUNDS times, `dbsnaplake run` and the same job in polars and DuckDB: hive folders
+year=YYYY/month=MM from order_time, rows sorted by order_time descending, snappy Parquet.
+Prints per tool the median wall time, CPU time, peak RSS (of the whole process tree's largest
+process, from wait4) and MB/s, and the ratio of ours to each peer; every output is checked
+(rows, partitions, sort order) so a fast wrong answer cannot pass.
+
+Environment: BENCH_ROWS (default 10_500_000), BENCH_FILES (100), BENCH_ROUNDS (3),
+DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_DIR (.bench)."""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = os.environ.get("DBSNAPLAKE_BIN", str(ROOT / "target/release/dbsnaplake"))
+DIR = Path(os.environ.get("BENCH_DIR", ROOT / ".bench")).resolve()
+ROWS = int(os.environ.get("BENCH_ROWS", 10_500_000))
+FILES = int(os.environ.get("BENCH_FILES", 100))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
+SNAP = DIR / f"snapshot-{ROWS}-{FILES}"
+
+POLARS = """
+import sys, polars as pl
+src, out = sys.argv[1], sys.argv[2]
+lf = pl.scan_parquet(src + "/data/*.parquet").with_columns(
+    year=pl.col("order_time").dt.year().cast(pl.String),
+    month=pl.col("order_time").dt.month().cast(pl.String).str.zfill(2),
+).sort("order_time", descending=True)
+lf.sink_parquet(pl.PartitionBy(out, key=["year", "month"], include_key=False), mkdir=True, compression="snappy")
+"""
+
+DUCKDB = """
+import sys, duckdb
+src, out = sys.argv[1], sys.argv[2]
+duckdb.sql(f'''
+COPY (SELECT *, year(order_time)::VARCHAR AS year, lpad(month(order_time)::VARCHAR, 2, '0') AS month
+      FROM read_parquet('{src}/data/*.parquet')
+      ORDER BY order_time DESC)
+TO '{out}' (FORMAT parquet, PARTITION_BY (year, month), COMPRESSION snappy, OVERWRITE_OR_IGNORE)
+''')
+"""
+
+
+def measure(cmd):
+    """Runs cmd; returns (wall s, cpu s, peak RSS MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd[0]} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def check(out: Path, expected_rows: int):
+    """Rows, 36 year/month partitions, each file sorted by order_time descending."""
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in out.rglob("*.parquet"))
+    parts = {p.parent.relative_to(out).as_posix() for p in files}
+    parts = {"/".join(x for x in p.split("/") if x.startswith(("year=", "month="))) for p in parts}
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    assert rows == expected_rows, f"{out}: {rows} rows, expected {expected_rows}"
+    assert len(parts) == 36, f"{out}: {len(parts)} partitions"
+    for f in files[:: max(1, len(files) // 12)]:
+        t = pq.read_table(f, columns=["order_time"])["order_time"].cast("int64").to_pylist()
+        assert all(a >= b for a, b in zip(t, t[1:])), f"{f} is not sorted by order_time descending"
+    return len(files)
+
+
+def main():
+    DIR.mkdir(parents=True, exist_ok=True)
+    if not (SNAP / "manifests/manifest-summary.json").exists():
+        shutil.rmtree(SNAP, ignore_errors=True)
+        subprocess.run([BIN, "generate", "--out", str(SNAP), "--rows", str(ROWS), "--files", str(FILES)], check=True)
+    size_mb = sum(p.stat().st_size for p in (SNAP / "data").glob("*.parquet")) / 1e6
+    (DIR / "polars_job.py").write_text(POLARS)
+    (DIR / "duckdb_job.py").write_text(DUCKDB)
+    job = {
+        "source": {"manifest": str(SNAP / "manifests/manifest-summary.json")},
+        "staging": str(DIR / "out/dbsnaplake-staging"),
+        "datalake": str(DIR / "out/dbsnaplake"),
+        "tables": {"*": {
+            "partition_by": [{"name": "year", "from": "order_time", "fn": "year"},
+                             {"name": "month", "from": "order_time", "fn": "month"}],
+            "sort_by": [{"column": "order_time", "descending": True}]}},
+        "file_size": 134217728,
+    }
+    (DIR / "job.json").write_text(json.dumps(job))
+    tools = {
+        "dbsnaplake": ([BIN, "run", "--job", str(DIR / "job.json")], DIR / "out/dbsnaplake"),
+        "polars": ([sys.executable, str(DIR / "polars_job.py"), str(SNAP), str(DIR / "out/polars")], DIR / "out/polars"),
+        "duckdb": ([sys.executable, str(DIR / "duckdb_job.py"), str(SNAP), str(DIR / "out/duckdb")], DIR / "out/duckdb"),
+    }
+    results = {t: [] for t in tools}
+    for r in range(ROUNDS):
+        for name, (cmd, out) in tools.items():
+            shutil.rmtree(DIR / "out", ignore_errors=True)
+            (DIR / "out").mkdir()
+            wall, cpu, rss = measure(cmd)
+            n_files = check(out, ROWS)
+            results[name].append((wall, cpu, rss))
+            print(f"round {r + 1} {name:<10} {wall:7.2f} s wall {cpu:7.2f} s cpu {rss:7.0f} MB peak, {n_files} files", flush=True)
+    print(f"\nreference: {ROWS} rows, {FILES} files, {size_mb:.0f} MB of snappy Parquet; median of {ROUNDS}")
+    print(f"{'tool':<11}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}{'MB/s':>8}{'ours/this':>11}")
+    ours = statistics.median(w for w, _, _ in results["dbsnaplake"])
+    for name, rs in results.items():
+        wall = statistics.median(w for w, _, _ in rs)
+        cpu = statistics.median(c for _, c, _ in rs)
+        rss = max(m for _, _, m in rs)
+        print(f"{name:<11}{wall:9.2f}{cpu:9.2f}{rss:9.0f}{size_mb / wall:8.0f}{ours / wall:11.2f}")
+
+
+if __name__ == "__main__":
+    main()
