@@ -29,9 +29,11 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-test: lint lint-infra python-deps ## Lints, every Rust test (S3 ones against moto on 127.0.0.1), then the pyarrow/DuckDB read-back tests
+test: lint lint-infra python-deps ## Lints, every Rust test (S3 ones against moto on 127.0.0.1), the pyarrow/DuckDB read-back tests, the state machine in moto with the Lambda binaries
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --locked --workspace
-	DBSNAPLAKE_BIN=$(CURDIR)/target/debug/dbsnaplake $(VENV)/bin/pytest -q tests/python
+	$(CARGO) build --locked --workspace --bins
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server DBSNAPLAKE_BIN=$(CURDIR)/target/debug/dbsnaplake \
+		$(VENV)/bin/pytest -q tests/python
 
 lint-infra: python-deps ## cfn-lint the SAM template, asl-validator the state machine
 	test -x .tools/node_modules/.bin/asl-validator || \
