@@ -116,11 +116,16 @@ pub fn read_parquet_tree(folder: &str) -> Vec<(String, RecordBatch)> {
 /// All rows of `batches`, sorted by `order_id`, with every field nullable
 /// (the lake relaxes nullability).
 pub fn sorted_by_id(batches: &[RecordBatch]) -> RecordBatch {
+    sorted_by(batches, "order_id")
+}
+
+/// All rows of `batches`, sorted by the column `col`.
+pub fn sorted_by(batches: &[RecordBatch], col: &str) -> RecordBatch {
     let schema = batches[0].schema();
     let all = concat_batches(&schema, batches).unwrap();
     let idx = lexsort_to_indices(
         &[SortColumn {
-            values: all.column_by_name("order_id").unwrap().clone(),
+            values: all.column_by_name(col).unwrap().clone(),
             options: None,
         }],
         None,

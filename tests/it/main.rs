@@ -13,5 +13,7 @@ mod manifests;
 mod partitions;
 /// The whole pipeline: rows, ids, values, types, partitions, order, sizes, reruns.
 mod pipeline;
+/// RDS / Aurora snapshot exports as a source.
+mod rds;
 /// The S3 store and the pipeline against a real S3 server (moto) on loopback.
 mod s3;

@@ -104,7 +104,7 @@ fn default_file_size() -> u64 {
     DEFAULT_FILE_SIZE
 }
 
-/// Where the snapshot comes from. Exactly one of `manifest` or `files`.
+/// Where the snapshot comes from. Exactly one of `manifest`, `files` or `rds_export`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -123,6 +123,22 @@ pub struct Source {
     /// it the lake has no table level, as in the original dbsnaplake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// URI of an RDS / Aurora snapshot export task folder (the one holding
+    /// `export_info_<task>.json`); step 0 reads its metadata and lists every
+    /// exported table's Parquet files, one lake table per export table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rds_export: Option<String>,
+}
+
+impl Source {
+    /// The URI the snapshot is read from, whichever kind of source it is.
+    pub fn uri(&self) -> &str {
+        self.manifest
+            .as_deref()
+            .or(self.files.as_deref())
+            .or(self.rds_export.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// Input file formats.
@@ -303,23 +319,20 @@ impl Job {
     /// folders that do not overlap.
     pub fn check(&self) -> Result<()> {
         let s = &self.source;
-        match (&s.manifest, &s.files) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Job(
-                    "source: give either `manifest` or `files`, not both".into(),
-                ));
-            }
-            (None, None) => {
-                return Err(Error::Job(
-                    "source: give `manifest` (a snapshot manifest-summary.json) or `files` (a folder of data files)".into(),
-                ));
-            }
-            (Some(_), None) if s.format.is_some() || s.table.is_some() => {
-                return Err(Error::Job(
-                    "source: `format` and `table` go with `files`, not with `manifest`".into(),
-                ));
-            }
-            _ => {}
+        let given = [&s.manifest, &s.files, &s.rds_export]
+            .iter()
+            .filter(|u| u.is_some())
+            .count();
+        if given != 1 {
+            return Err(Error::Job(format!(
+                "source: give exactly one of `manifest` (a snapshot manifest-summary.json), `files` \
+                 (a folder of data files) or `rds_export` (an RDS snapshot export folder); {given} given"
+            )));
+        }
+        if s.files.is_none() && (s.format.is_some() || s.table.is_some()) {
+            return Err(Error::Job(
+                "source: `format` and `table` go with `files` only".into(),
+            ));
         }
         if let Some(t) = &s.table {
             check_table_key(t).map_err(|m| Error::Job(format!("source.table: {m}")))?;
@@ -335,11 +348,11 @@ impl Job {
                 self.staging, self.datalake
             )));
         }
-        if let Some(files) = &s.files {
+        if let Some(files) = s.files.as_deref().or(s.rds_export.as_deref()) {
             for (field, uri) in [("staging", &self.staging), ("datalake", &self.datalake)] {
                 if overlaps(files, uri) {
                     return Err(Error::Job(format!(
-                        "{field} ({uri}) overlaps source.files ({files}); give it a separate folder"
+                        "{field} ({uri}) overlaps the source ({files}); give it a separate folder"
                     )));
                 }
             }
@@ -388,12 +401,7 @@ impl Job {
     /// gets the same name and a duplicate start is refused by Step Functions
     /// instead of running twice. At most 80 characters of `[A-Za-z0-9_-]`.
     pub fn execution_name(&self) -> String {
-        let s = &self.source;
-        let source = s
-            .manifest
-            .as_deref()
-            .or(s.files.as_deref())
-            .unwrap_or_default();
+        let source = self.source.uri();
         let digest = sha2::Sha256::digest(format!("{source}\n{}", self.datalake).as_bytes());
         let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         let readable: String = source
@@ -554,12 +562,12 @@ mod tests {
             "{\"manifest\": \"s3://b/staging/manifests/manifest-summary.json\"}",
             "{}",
         ));
-        assert!(e.contains("source: give `manifest`"), "{e}");
+        assert!(e.contains("source: give exactly one of `manifest`"), "{e}");
         let e = err(&EXAMPLE.replace(
             "{\"manifest\": \"s3://b/staging/manifests/manifest-summary.json\"}",
             "{\"files\": \"s3://b/staging/in/\"}",
         ));
-        assert!(e.contains("overlaps source.files"), "{e}");
+        assert!(e.contains("overlaps the source"), "{e}");
     }
 
     #[test]

@@ -1,66 +1,72 @@
-//! Step 0: list a folder of data files and write the snapshot manifest.
+//! Step 0: turn what the source holds into the snapshot manifest.
 //!
-//! Only for `"source": {"files": …}`; a job that names a manifest skips it.
-//! Record counts come from Parquet footers (one ranged read per file).
-//! Hidden files and files starting with `_` (markers such as `_SUCCESS`) are
-//! skipped, as every Hive-style reader does.
+//! - `"source": {"files": …}`: every data file under the folder. Hidden files
+//!   and files starting with `_` (markers such as `_SUCCESS`) are skipped, as
+//!   every Hive-style reader does.
+//! - `"source": {"rds_export": …}`: the tables an RDS / Aurora snapshot export
+//!   completed, read from its metadata ([`rds`]).
+//! - `"source": {"manifest": …}`: nothing to do; the manifest is read as it is.
+//!
+//! Record counts come from Parquet footers (one ranged read per file). The
+//! manifest is written once; a later run reuses it as it is.
+
+pub mod rds;
 
 use futures::{StreamExt, TryStreamExt};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Run;
 use crate::error::{Error, Result};
 use crate::manifest::{DataFile, ManifestSummary, read_summary, write_manifest};
 use crate::parquet_io::read_footer;
-use crate::storage::file_name;
+use crate::storage::{ObjectMeta, StorageRef, file_name};
 
 /// Footers read at once.
 const FOOTER_CONCURRENCY: usize = 32;
 
-/// Writes the snapshot manifest for a `files` source; returns its summary.
-/// A manifest already written by an earlier run is reused as it is.
+/// Writes the snapshot manifest of a `files` or `rds_export` source; returns
+/// its summary. A manifest already written by an earlier run is reused as it is.
 pub async fn import(run: &Run) -> Result<ManifestSummary> {
-    let Some(folder) = run.job.source.files.as_deref() else {
+    let source = &run.job.source;
+    if source.manifest.is_some() {
         return read_summary(&run.store, &run.snapshot_manifest()).await;
-    };
+    }
     let summary_uri = run.layout.snapshot_summary();
     if run.store.head(&summary_uri).await?.is_some() {
         info!(manifest = %summary_uri, "snapshot manifest already written");
         return read_summary(&run.store, &summary_uri).await;
     }
-    let listed = run.store.list(folder).await?;
-    let data: Vec<_> = listed
-        .into_iter()
-        .filter(|m| {
-            let name = file_name(&m.uri);
-            !name.starts_with('_') && !name.starts_with('.') && name.ends_with(".parquet")
-        })
-        .collect();
-    if data.is_empty() {
-        return Err(Error::bad_data(
-            folder,
-            "no .parquet files under this folder; nothing to import",
-        ));
-    }
-    let table = run.job.source.table.clone();
-    let files: Vec<DataFile> = futures::stream::iter(data)
-        .map(|m| {
-            let table = table.clone();
-            async move {
-                let footer = read_footer(&run.store, &m.uri, m.size).await?;
-                Ok::<_, Error>(DataFile {
-                    n_record: Some(footer.file_metadata().num_rows() as u64),
-                    etag: m.etag.clone(),
-                    table,
-                    ..DataFile::new(m.uri.clone(), m.size)
-                })
-            }
-        })
-        .buffered(FOOTER_CONCURRENCY)
-        .try_collect()
-        .await?;
     let mut details = serde_json::Map::new();
-    details.insert("source".into(), folder.into());
+    let files = if let Some(root) = source.rds_export.as_deref() {
+        let export = rds::read_export(&run.store, root).await?;
+        for s in &export.skipped {
+            warn!(export = root, table = %s.target, status = %s.status, warning = %s.warning, "table not exported; skipped");
+        }
+        details.insert("source".into(), root.into());
+        details.insert("rds_export".into(), export.details());
+        let mut files = Vec::new();
+        for t in &export.tables {
+            files.extend(with_counts(&run.store, &t.files, Some(&t.key)).await?);
+        }
+        files
+    } else {
+        let folder = source.files.as_deref().unwrap_or_default();
+        let data: Vec<_> = run
+            .store
+            .list(folder)
+            .await?
+            .into_iter()
+            .filter(|m| is_data_file(&m.uri))
+            .collect();
+        if data.is_empty() {
+            return Err(Error::bad_data(
+                folder,
+                "no .parquet files under this folder; nothing to import",
+            ));
+        }
+        details.insert("source".into(), folder.into());
+        with_counts(&run.store, &data, source.table.as_deref()).await?
+    };
     let summary = write_manifest(
         &run.store,
         &summary_uri,
@@ -75,4 +81,31 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         "snapshot manifest written"
     );
     Ok(summary)
+}
+
+/// Whether a listed object is a Parquet data file (not a marker, not hidden).
+fn is_data_file(uri: &str) -> bool {
+    let name = file_name(uri);
+    !name.starts_with('_') && !name.starts_with('.') && name.ends_with(".parquet")
+}
+
+/// The manifest rows of `files`, with record counts from their footers.
+async fn with_counts(
+    store: &StorageRef,
+    files: &[ObjectMeta],
+    table: Option<&str>,
+) -> Result<Vec<DataFile>> {
+    futures::stream::iter(files)
+        .map(|m| async move {
+            let footer = read_footer(store, &m.uri, m.size).await?;
+            Ok::<_, Error>(DataFile {
+                n_record: Some(footer.file_metadata().num_rows() as u64),
+                etag: m.etag.clone(),
+                table: table.map(str::to_string),
+                ..DataFile::new(m.uri.clone(), m.size)
+            })
+        })
+        .buffered(FOOTER_CONCURRENCY)
+        .try_collect()
+        .await
 }
