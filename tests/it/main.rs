@@ -7,6 +7,8 @@ mod bad_input;
 mod common;
 /// The state machine and the SAM template agree with each other and with the code.
 mod deploy;
+/// DynamoDB exports as a source: every attribute type, broken exports.
+mod dynamodb;
 /// Manifests written by the original Python dbsnaplake.
 mod manifests;
 /// Partition values: hostile text, NULL, ISO-8601 strings.

@@ -128,6 +128,16 @@ pub struct Source {
     /// exported table's Parquet files, one lake table per export table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rds_export: Option<String>,
+    /// URI of a DynamoDB export folder (`…/AWSDynamoDB/<ExportId>/`, the one
+    /// holding `manifest-summary.json`): a full export in DynamoDB JSON.
+    /// `table` names its lake table; without it the lake has no table level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamodb_export: Option<String>,
+    /// For `dynamodb_export`: column types pinned by attribute name
+    /// (`string`, `decimal(p,s)`, `binary`, `bool`, `string_set`,
+    /// `decimal_set(p,s)`, `binary_set`) instead of the inferred ones.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub types: BTreeMap<String, crate::read::dynamodb::AttrType>,
 }
 
 impl Source {
@@ -137,6 +147,7 @@ impl Source {
             .as_deref()
             .or(self.files.as_deref())
             .or(self.rds_export.as_deref())
+            .or(self.dynamodb_export.as_deref())
             .unwrap_or_default()
     }
 }
@@ -319,19 +330,28 @@ impl Job {
     /// folders that do not overlap.
     pub fn check(&self) -> Result<()> {
         let s = &self.source;
-        let given = [&s.manifest, &s.files, &s.rds_export]
+        let given = [&s.manifest, &s.files, &s.rds_export, &s.dynamodb_export]
             .iter()
             .filter(|u| u.is_some())
             .count();
         if given != 1 {
             return Err(Error::Job(format!(
                 "source: give exactly one of `manifest` (a snapshot manifest-summary.json), `files` \
-                 (a folder of data files) or `rds_export` (an RDS snapshot export folder); {given} given"
+                 (a folder of data files), `rds_export` (an RDS snapshot export folder) or \
+                 `dynamodb_export` (a DynamoDB export folder); {given} given"
             )));
         }
-        if s.files.is_none() && (s.format.is_some() || s.table.is_some()) {
+        if s.files.is_none() && s.format.is_some() {
+            return Err(Error::Job("source: `format` goes with `files` only".into()));
+        }
+        if s.files.is_none() && s.dynamodb_export.is_none() && s.table.is_some() {
             return Err(Error::Job(
-                "source: `format` and `table` go with `files` only".into(),
+                "source: `table` goes with `files` or `dynamodb_export` only".into(),
+            ));
+        }
+        if s.dynamodb_export.is_none() && !s.types.is_empty() {
+            return Err(Error::Job(
+                "source: `types` goes with `dynamodb_export` only".into(),
             ));
         }
         if let Some(t) = &s.table {
@@ -348,7 +368,12 @@ impl Job {
                 self.staging, self.datalake
             )));
         }
-        if let Some(files) = s.files.as_deref().or(s.rds_export.as_deref()) {
+        if let Some(files) = s
+            .files
+            .as_deref()
+            .or(s.rds_export.as_deref())
+            .or(s.dynamodb_export.as_deref())
+        {
             for (field, uri) in [("staging", &self.staging), ("datalake", &self.datalake)] {
                 if overlaps(files, uri) {
                     return Err(Error::Job(format!(

@@ -37,6 +37,7 @@ pub mod layout;
 pub mod manifest;
 pub mod parquet_io;
 pub mod partition;
+pub mod read;
 pub mod schema;
 pub mod sort;
 pub mod steps;

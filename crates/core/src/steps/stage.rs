@@ -13,19 +13,22 @@
 //! interrupted one rewrites the same keys.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
 use tracing::{info, instrument};
 
+use super::import::dynamodb::check_count;
 use super::{Run, WorkerOutput, worker_input, worker_output};
 use crate::error::{Error, Result};
 use crate::job::{Compression, TableSpec};
 use crate::layout::GroupKind;
-use crate::manifest::DataFile;
+use crate::manifest::{DataFile, read_summary};
 use crate::parquet_io::{FileWriter, from_pq, open, writer_properties};
 use crate::partition::{PartitionPath, split_batch};
+use crate::read::dynamodb::{self, Columns};
 use crate::schema::{check_same_schema, drop_partition_names};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
 use crate::storage::join;
@@ -71,6 +74,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         buffered: 0,
         runs: 0,
         written: Vec::new(),
+        dynamodb_columns: None,
     };
     let mut read_records = 0u64;
     for f in files {
@@ -106,6 +110,28 @@ struct Stager<'a> {
     buffered: usize,
     runs: usize,
     written: Vec<DataFile>,
+    /// For a DynamoDB export: the table's columns, read once from the snapshot manifest.
+    dynamodb_columns: Option<Arc<Columns>>,
+}
+
+/// The columns step 0 decided for a DynamoDB export (in the snapshot manifest).
+async fn dynamodb_columns(run: &Run) -> Result<Columns> {
+    let uri = run.snapshot_manifest();
+    let summary = read_summary(&run.store, &uri).await?;
+    let columns = summary
+        .details
+        .get("dynamodb_export")
+        .and_then(|d| d.get("columns"))
+        .cloned()
+        .ok_or_else(|| {
+            Error::bad_data(
+                &uri,
+                "no dynamodb_export.columns: this snapshot manifest was not made by dbsnaplake's \
+                 import of a DynamoDB export",
+            )
+        })?;
+    serde_json::from_value(columns)
+        .map_err(|e| Error::bad_data(&uri, format!("dynamodb_export.columns: {e}")))
 }
 
 impl Stager<'_> {
@@ -115,6 +141,9 @@ impl Stager<'_> {
 
     /// Reads one snapshot file into the buffers; returns its record count.
     async fn read_file(&mut self, f: &DataFile) -> Result<u64> {
+        if self.run.job.source.dynamodb_export.is_some() {
+            return self.read_dynamodb(f).await;
+        }
         let builder = open(&self.run.store, &f.uri, f.size, f.etag.as_deref()).await?;
         let rows = builder.metadata().file_metadata().num_rows() as u64;
         if let Some(expected) = f.n_record
@@ -136,22 +165,63 @@ impl Stager<'_> {
             .with_batch_size(READ_BATCH_ROWS)
             .build()
             .map_err(|e| from_pq(&f.uri, e))?;
-        let table = self.table_name().to_string();
         while let Some(batch) = stream.try_next().await.map_err(|e| from_pq(&f.uri, e))? {
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            let split = split_batch(&batch, &self.spec.partition_by, &table, &f.uri)?;
-            for (path, part) in split.parts {
-                let part = drop_partition_names(&part, &self.spec.partition_by);
-                self.buffered += part.get_array_memory_size();
-                self.buffers.entry(path).or_default().push(part);
-            }
-            if self.buffered >= MEMORY_BUDGET {
-                self.flush().await?;
-            }
+            self.add(batch, &f.uri).await?;
         }
         Ok(rows)
+    }
+
+    /// Reads one DynamoDB JSON data file against the table's columns, decoding
+    /// on a blocking thread that hands over one batch at a time.
+    async fn read_dynamodb(&mut self, f: &DataFile) -> Result<u64> {
+        let columns = match &self.dynamodb_columns {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(dynamodb_columns(self.run).await?);
+                self.dynamodb_columns = Some(c.clone());
+                c
+            }
+        };
+        let gz = self
+            .run
+            .store
+            .get_range_if(&f.uri, 0..f.size, f.etag.as_deref())
+            .await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        let uri = f.uri.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            dynamodb::read_file(&uri, &gz, &columns, READ_BATCH_ROWS, |b| {
+                tx.blocking_send(b)
+                    .map_err(|_| Error::Internal("the staging worker stopped reading".into()))
+            })
+        });
+        while let Some(batch) = rx.recv().await {
+            self.add(batch, &f.uri).await?;
+        }
+        let n = reader
+            .await
+            .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))??;
+        check_count(f, n)?;
+        Ok(n)
+    }
+
+    /// Splits a batch read from `uri` into the partition buffers, flushing
+    /// sorted runs when the memory budget is reached.
+    async fn add(&mut self, batch: RecordBatch, uri: &str) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let table = self.table_name().to_string();
+        let split = split_batch(&batch, &self.spec.partition_by, &table, uri)?;
+        for (path, part) in split.parts {
+            let part = drop_partition_names(&part, &self.spec.partition_by);
+            self.buffered += part.get_array_memory_size();
+            self.buffers.entry(path).or_default().push(part);
+        }
+        if self.buffered >= MEMORY_BUDGET {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// Sorts and writes every buffered partition as one run.

@@ -5,11 +5,16 @@
 //!   every Hive-style reader does.
 //! - `"source": {"rds_export": …}`: the tables an RDS / Aurora snapshot export
 //!   completed, read from its metadata ([`rds`]).
+//! - `"source": {"dynamodb_export": …}`: the data files a DynamoDB export
+//!   lists, with their item counts, and the table's schema, inferred once
+//!   over every file and recorded in the manifest ([`dynamodb`]).
 //! - `"source": {"manifest": …}`: nothing to do; the manifest is read as it is.
 //!
-//! Record counts come from Parquet footers (one ranged read per file). The
-//! manifest is written once; a later run reuses it as it is.
+//! Record counts come from Parquet footers (one ranged read per file), or from
+//! the DynamoDB export's manifest. The manifest is written once; a later run
+//! reuses it as it is.
 
+pub mod dynamodb;
 pub mod rds;
 
 use futures::{StreamExt, TryStreamExt};
@@ -49,6 +54,28 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
             files.extend(with_counts(&run.store, &t.files, Some(&t.key)).await?);
         }
         files
+    } else if let Some(root) = source.dynamodb_export.as_deref() {
+        let export = dynamodb::read_export(&run.store, root).await?;
+        let columns = dynamodb::columns(&run.store, &export.files, &source.types).await?;
+        details.insert("source".into(), root.into());
+        details.insert(
+            "dynamodb_export".into(),
+            serde_json::json!({
+                "summary": export.summary,
+                "task": export.task,
+                "item_count": export.item_count,
+                "columns": columns,
+            }),
+        );
+        let table = source.table.clone();
+        export
+            .files
+            .into_iter()
+            .map(|f| DataFile {
+                table: table.clone(),
+                ..f
+            })
+            .collect()
     } else {
         let folder = source.files.as_deref().unwrap_or_default();
         let data: Vec<_> = run
