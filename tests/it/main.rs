@@ -19,3 +19,5 @@ mod pipeline;
 mod rds;
 /// The S3 store and the pipeline against a real S3 server (moto) on loopback.
 mod s3;
+/// NDJSON and CSV files as a source.
+mod text;

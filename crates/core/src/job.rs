@@ -116,7 +116,9 @@ pub struct Source {
     /// manifest into the staging folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<String>,
-    /// Format of the files under `files`: `parquet` (the default).
+    /// Format of the files under `files`: `parquet` (the default), `ndjson`
+    /// (`.json`, `.jsonl`, `.ndjson`) or `csv` (`.csv`, with a header line);
+    /// text files may be gzip (`.gz`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<InputFormat>,
     /// For `files`: the table they hold, as `database/schema/table`. Without
@@ -138,6 +140,10 @@ pub struct Source {
     /// `decimal_set(p,s)`, `binary_set`) instead of the inferred ones.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub types: BTreeMap<String, crate::read::dynamodb::AttrType>,
+    /// For `ndjson` and `csv` files: the columns, in file order, instead of a
+    /// schema inferred from a sample of the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Vec<crate::read::text::ColumnSpec>>,
 }
 
 impl Source {
@@ -159,6 +165,10 @@ pub enum InputFormat {
     /// Apache Parquet.
     #[default]
     Parquet,
+    /// Newline-delimited JSON, one object per line.
+    Ndjson,
+    /// Comma-separated values with a header line.
+    Csv,
 }
 
 /// Settings of one table.
@@ -348,6 +358,14 @@ impl Job {
             return Err(Error::Job(
                 "source: `table` goes with `files` or `dynamodb_export` only".into(),
             ));
+        }
+        if let Some(columns) = &s.schema {
+            if !matches!(s.format, Some(InputFormat::Ndjson | InputFormat::Csv)) {
+                return Err(Error::Job(
+                    "source.schema: goes with `files` of format `ndjson` or `csv` (Parquet files carry their schema)".into(),
+                ));
+            }
+            crate::read::text::given_schema(columns).map_err(Error::Job)?;
         }
         if s.dynamodb_export.is_none() && !s.types.is_empty() {
             return Err(Error::Job(

@@ -3,8 +3,9 @@
 //! Events (EventBridge): S3 "Object Created" for an export-complete marker —
 //! an RDS/Aurora `export_info_*.json` or a DynamoDB `AWSDynamoDB/<id>/manifest-summary.json` —
 //! or a "Scheduled Event". The job is `DBSNAPLAKE_JOB_TEMPLATE` with
-//! `${ExportUri}` (the export folder, `s3://bucket/prefix`) and `${ExportName}`
-//! (its last segment) filled in; for a schedule, `${ScheduledTime}` (the
+//! `${ExportUri}` (the export folder, `s3://bucket/prefix`), `${ExportName}`
+//! (its last segment) and `${ExportKind}` (the source field for that export:
+//! `rds_export` or `dynamodb_export`) filled in; for a schedule, `${ScheduledTime}` (the
 //! event's time, `2026-11-20T00-00-00Z`). The execution name derives from the job
 //! ([`Job::execution_name`]), so a duplicate event finds the execution already
 //! there and returns success without starting a second run.
@@ -29,8 +30,8 @@ impl Config {
         let get = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
         let job_template = get("DBSNAPLAKE_JOB_TEMPLATE")?;
         // Fail the cold start, not every event, on a template that cannot work.
-        let probe =
-            fill(&job_template, "s3://bucket/export", "export").replace("${ScheduledTime}", "t");
+        let probe = fill(&job_template, "s3://bucket/export", "export", "rds_export")
+            .replace("${ScheduledTime}", "t");
         Job::from_json(&probe).map_err(|e| format!("DBSNAPLAKE_JOB_TEMPLATE: {e}"))?;
         Ok(Config {
             state_machine_arn: get("DBSNAPLAKE_STATE_MACHINE_ARN")?,
@@ -76,7 +77,7 @@ struct Output {
 }
 
 /// Fills the template, JSON-escaping the values.
-fn fill(template: &str, export_uri: &str, export_name: &str) -> String {
+fn fill(template: &str, export_uri: &str, export_name: &str, export_kind: &str) -> String {
     let esc = |s: &str| {
         let quoted = serde_json::to_string(s).expect("strings serialize");
         quoted[1..quoted.len() - 1].to_string()
@@ -84,6 +85,7 @@ fn fill(template: &str, export_uri: &str, export_name: &str) -> String {
     template
         .replace("${ExportUri}", &esc(export_uri))
         .replace("${ExportName}", &esc(export_name))
+        .replace("${ExportKind}", export_kind)
 }
 
 /// The job an event asks for; `None` for an object that is no export marker.
@@ -107,7 +109,13 @@ fn job_for(event: &Event, template: &str) -> Result<Option<Job>, StepError> {
                 return Ok(None);
             }
             let name = folder.rsplit('/').next().unwrap_or(folder);
-            fill(template, &format!("s3://{}/{folder}", bucket.name), name)
+            let kind = if rds { "rds_export" } else { "dynamodb_export" };
+            fill(
+                template,
+                &format!("s3://{}/{folder}", bucket.name),
+                name,
+                kind,
+            )
         }
         "Scheduled Event" => {
             if !template.contains("${ScheduledTime}") {
@@ -203,7 +211,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 mod tests {
     use super::*;
 
-    const TEMPLATE: &str = r#"{"source": {"files": "${ExportUri}/mydb/", "table": "mydb/public/orders"},
+    const TEMPLATE: &str = r#"{"source": {"${ExportKind}": "${ExportUri}/"},
         "staging": "s3://work/staging/${ExportName}", "datalake": "s3://work/lake/${ExportName}"}"#;
 
     fn event(fixture: &str) -> Event {
@@ -219,8 +227,8 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(
-            job.source.files.as_deref(),
-            Some("s3://exports-bucket/rds/mydb-2026-11-20/mydb/")
+            job.source.rds_export.as_deref(),
+            Some("s3://exports-bucket/rds/mydb-2026-11-20/")
         );
         assert_eq!(job.staging, "s3://work/staging/mydb-2026-11-20");
         let job2 = job_for(
@@ -241,6 +249,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(ddb.datalake, "s3://work/lake/01700000000000-abcdef12");
+        assert_eq!(
+            ddb.source.dynamodb_export.as_deref(),
+            Some("s3://exports-bucket/ddb/AWSDynamoDB/01700000000000-abcdef12/")
+        );
         assert_ne!(ddb.execution_name(), job.execution_name());
     }
 
@@ -264,6 +276,7 @@ mod tests {
     #[test]
     fn schedules_stamp_their_time_and_keys_are_escaped() {
         let fixed = TEMPLATE
+            .replace("${ExportKind}", "files")
             .replace("${ExportUri}", "s3://exports/nightly")
             .replace("${ExportName}", "${ScheduledTime}");
         let job = job_for(&event(include_str!("fixtures/schedule.json")), &fixed)
@@ -277,7 +290,7 @@ mod tests {
             e.0
         );
         assert_eq!(
-            fill("\"${ExportUri}\"", "s3://b/a\"b\\c", "x"),
+            fill("\"${ExportUri}\"", "s3://b/a\"b\\c", "x", "rds_export"),
             r#""s3://b/a\"b\\c""#
         );
     }
@@ -343,8 +356,8 @@ mod tests {
             .unwrap();
         let input: serde_json::Value = serde_json::from_str(started.input().unwrap()).unwrap();
         assert_eq!(
-            input["source"]["files"],
-            "s3://exports-bucket/rds/mydb-2026-11-20/mydb/"
+            input["source"]["rds_export"],
+            "s3://exports-bucket/rds/mydb-2026-11-20/"
         );
     }
 }

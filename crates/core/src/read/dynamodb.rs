@@ -335,7 +335,7 @@ pub fn read_file(
     gz: &[u8],
     columns: &Columns,
     batch_rows: usize,
-    mut emit: impl FnMut(RecordBatch) -> Result<()>,
+    emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<u64> {
     let schema = schema(columns);
     let index: BTreeMap<&str, usize> = columns
@@ -570,7 +570,7 @@ mod tests {
             }
         );
         let mut batches = Vec::new();
-        let n = read_file("f.json.gz", &file, &columns, 2, |b| {
+        let n = read_file("f.json.gz", &file, &columns, 2, &mut |b| {
             batches.push(b);
             Ok(())
         })

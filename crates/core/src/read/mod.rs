@@ -4,3 +4,4 @@
 //! decided once per run, so every file of a table gives the same columns.
 
 pub mod dynamodb;
+pub mod text;

@@ -21,14 +21,16 @@ use futures::TryStreamExt;
 use tracing::{info, instrument};
 
 use super::import::dynamodb::check_count;
+use super::import::text_schema;
 use super::{Run, WorkerOutput, worker_input, worker_output};
 use crate::error::{Error, Result};
-use crate::job::{Compression, TableSpec};
+use crate::job::{Compression, InputFormat, TableSpec};
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, read_summary};
+use crate::manifest::{DataFile, read_manifest, read_summary};
 use crate::parquet_io::{FileWriter, from_pq, open, writer_properties};
 use crate::partition::{PartitionPath, split_batch};
 use crate::read::dynamodb::{self, Columns};
+use crate::read::text;
 use crate::schema::{check_same_schema, drop_partition_names};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
 use crate::storage::join;
@@ -75,6 +77,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         runs: 0,
         written: Vec::new(),
         dynamodb_columns: None,
+        text_schema: None,
     };
     let mut read_records = 0u64;
     for f in files {
@@ -112,6 +115,19 @@ struct Stager<'a> {
     written: Vec<DataFile>,
     /// For a DynamoDB export: the table's columns, read once from the snapshot manifest.
     dynamodb_columns: Option<Arc<Columns>>,
+    /// For NDJSON and CSV files: the table's schema, decided once.
+    text_schema: Option<SchemaRef>,
+}
+
+/// Hands decoded batches from a blocking reader to the staging worker.
+struct Emit(tokio::sync::mpsc::Sender<RecordBatch>);
+
+impl Emit {
+    fn send(&self, batch: RecordBatch) -> Result<()> {
+        self.0
+            .blocking_send(batch)
+            .map_err(|_| Error::Internal("the staging worker stopped reading".into()))
+    }
 }
 
 /// The columns step 0 decided for a DynamoDB export (in the snapshot manifest).
@@ -144,6 +160,10 @@ impl Stager<'_> {
         if self.run.job.source.dynamodb_export.is_some() {
             return self.read_dynamodb(f).await;
         }
+        if let Some(format @ (InputFormat::Ndjson | InputFormat::Csv)) = self.run.job.source.format
+        {
+            return self.read_text(f, format).await;
+        }
         let builder = open(&self.run.store, &f.uri, f.size, f.etag.as_deref()).await?;
         let rows = builder.metadata().file_metadata().num_rows() as u64;
         if let Some(expected) = f.n_record
@@ -171,8 +191,7 @@ impl Stager<'_> {
         Ok(rows)
     }
 
-    /// Reads one DynamoDB JSON data file against the table's columns, decoding
-    /// on a blocking thread that hands over one batch at a time.
+    /// Reads one DynamoDB JSON data file against the table's columns.
     async fn read_dynamodb(&mut self, f: &DataFile) -> Result<u64> {
         let columns = match &self.dynamodb_columns {
             Some(c) => c.clone(),
@@ -182,27 +201,67 @@ impl Stager<'_> {
                 c
             }
         };
-        let gz = self
+        let n = self
+            .read_blocking(f, move |uri, gz, emit| {
+                dynamodb::read_file(&uri, &gz, &columns, READ_BATCH_ROWS, &mut |b| emit.send(b))
+            })
+            .await?;
+        check_count(f, n)?;
+        Ok(n)
+    }
+
+    /// Reads one NDJSON or CSV file against the table's schema.
+    async fn read_text(&mut self, f: &DataFile, format: InputFormat) -> Result<u64> {
+        let schema = match &self.text_schema {
+            Some(s) => s.clone(),
+            None => {
+                let (_, snapshot) =
+                    read_manifest(&self.run.store, &self.run.snapshot_manifest()).await?;
+                let files: Vec<DataFile> = snapshot
+                    .into_iter()
+                    .filter(|s| s.table == self.table)
+                    .collect();
+                let s = text_schema(
+                    &self.run.store,
+                    &self.run.job.source,
+                    self.table.as_deref(),
+                    &files,
+                )
+                .await?;
+                self.text_schema = Some(s.clone());
+                s
+            }
+        };
+        self.read_blocking(f, move |uri, bytes, emit| {
+            let decoded = text::decode(&uri, &bytes, false)?;
+            text::read_file(format, &uri, &decoded, &schema, READ_BATCH_ROWS, &mut |b| {
+                emit.send(b)
+            })
+        })
+        .await
+    }
+
+    /// Reads a whole file and decodes it with `decode` on a blocking thread,
+    /// which hands the batches over one at a time through [`Emit`] (at most
+    /// two wait), so a file's rows are never all in memory at once as Arrow.
+    async fn read_blocking<D>(&mut self, f: &DataFile, decode: D) -> Result<u64>
+    where
+        D: FnOnce(String, bytes::Bytes, Emit) -> Result<u64> + Send + 'static,
+    {
+        let bytes = self
             .run
             .store
             .get_range_if(&f.uri, 0..f.size, f.etag.as_deref())
             .await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
         let uri = f.uri.clone();
-        let reader = tokio::task::spawn_blocking(move || {
-            dynamodb::read_file(&uri, &gz, &columns, READ_BATCH_ROWS, |b| {
-                tx.blocking_send(b)
-                    .map_err(|_| Error::Internal("the staging worker stopped reading".into()))
-            })
-        });
+        let reader = tokio::task::spawn_blocking(move || decode(uri, bytes, Emit(tx)));
         while let Some(batch) = rx.recv().await {
             self.add(batch, &f.uri).await?;
         }
-        let n = reader
+        reader
             .await
-            .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))??;
-        check_count(f, n)?;
-        Ok(n)
+            .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))?
     }
 
     /// Splits a batch read from `uri` into the partition buffers, flushing

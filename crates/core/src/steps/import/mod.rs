@@ -1,6 +1,8 @@
 //! Step 0: turn what the source holds into the snapshot manifest.
 //!
-//! - `"source": {"files": …}`: every data file under the folder. Hidden files
+//! - `"source": {"files": …}`: every data file of the format under the
+//!   folder (Parquet, or NDJSON / CSV with a schema given or inferred from a
+//!   sample, [`text_schema`]). Hidden files
 //!   and files starting with `_` (markers such as `_SUCCESS`) are skipped, as
 //!   every Hive-style reader does.
 //! - `"source": {"rds_export": …}`: the tables an RDS / Aurora snapshot export
@@ -22,9 +24,12 @@ use tracing::{info, warn};
 
 use super::Run;
 use crate::error::{Error, Result};
+use crate::job::{InputFormat, Source};
 use crate::manifest::{DataFile, ManifestSummary, read_summary, write_manifest};
 use crate::parquet_io::read_footer;
+use crate::read::text;
 use crate::storage::{ObjectMeta, StorageRef, file_name};
+use arrow::datatypes::SchemaRef;
 
 /// Footers read at once.
 const FOOTER_CONCURRENCY: usize = 32;
@@ -78,21 +83,42 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
             .collect()
     } else {
         let folder = source.files.as_deref().unwrap_or_default();
+        let format = source.format.unwrap_or_default();
         let data: Vec<_> = run
             .store
             .list(folder)
             .await?
             .into_iter()
-            .filter(|m| is_data_file(&m.uri))
+            .filter(|m| is_data_file_of(format, &m.uri))
             .collect();
         if data.is_empty() {
             return Err(Error::bad_data(
                 folder,
-                "no .parquet files under this folder; nothing to import",
+                format!("no {format:?} files under this folder; nothing to import"),
             ));
         }
         details.insert("source".into(), folder.into());
-        with_counts(&run.store, &data, source.table.as_deref()).await?
+        if format == InputFormat::Parquet {
+            with_counts(&run.store, &data, source.table.as_deref()).await?
+        } else {
+            // Text files have no footer: their records are counted as they are staged.
+            let files: Vec<DataFile> = data
+                .into_iter()
+                .map(|m| DataFile {
+                    etag: m.etag,
+                    table: source.table.clone(),
+                    ..DataFile::new(m.uri, m.size)
+                })
+                .collect();
+            let schema = text_schema(&run.store, source, source.table.as_deref(), &files).await?;
+            let columns: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect();
+            details.insert("schema".into(), columns.into());
+            files
+        }
     };
     let summary = write_manifest(
         &run.store,
@@ -112,8 +138,49 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
 
 /// Whether a listed object is a Parquet data file (not a marker, not hidden).
 fn is_data_file(uri: &str) -> bool {
+    is_data_file_of(InputFormat::Parquet, uri)
+}
+
+/// Whether a listed object is a data file of `format` (not a marker, not hidden).
+fn is_data_file_of(format: InputFormat, uri: &str) -> bool {
     let name = file_name(uri);
-    !name.starts_with('_') && !name.starts_with('.') && name.ends_with(".parquet")
+    !name.starts_with('_') && !name.starts_with('.') && text::is_file_of(format, name)
+}
+
+/// The schema of a table of NDJSON or CSV files: the job's, or the one a
+/// sample of `files` (every file of the table) implies. The same wherever it
+/// is computed: the sample is the first files by URI.
+pub async fn text_schema(
+    store: &StorageRef,
+    source: &Source,
+    table: Option<&str>,
+    files: &[DataFile],
+) -> Result<SchemaRef> {
+    if let Some(columns) = &source.schema {
+        return text::given_schema(columns).map_err(Error::Job);
+    }
+    let format = source.format.unwrap_or_default();
+    let mut sample: Vec<DataFile> = files.to_vec();
+    sample.sort_by(|a, b| a.uri.cmp(&b.uri));
+    sample.truncate(text::SAMPLE_FILES);
+    // Owned items and an owned store: this future is awaited inside spawned
+    // staging tasks, which must be `Send` for every lifetime.
+    let texts: Vec<(String, Vec<u8>)> = futures::stream::iter(sample)
+        .map(|f: DataFile| {
+            let store = store.clone();
+            async move {
+                let end = f.size.min(text::SAMPLE_BYTES);
+                let bytes = store
+                    .get_range_if(&f.uri, 0..end, f.etag.as_deref())
+                    .await?;
+                let text = text::decode(&f.uri, &bytes, end < f.size)?;
+                Ok::<_, Error>((f.uri, text))
+            }
+        })
+        .buffered(FOOTER_CONCURRENCY)
+        .try_collect()
+        .await?;
+    text::infer(format, table.unwrap_or("*"), &texts)
 }
 
 /// The manifest rows of `files`, with record counts from their footers.

@@ -1,0 +1,277 @@
+//! NDJSON and CSV data files, plain or gzip (`.gz`), into Arrow.
+//!
+//! A table's schema is either given in the job (`source.schema`, a list of
+//! `{"name", "type"}` in file order) or inferred from a sample: the first
+//! [`SAMPLE_BYTES`] of the table's first [`SAMPLE_FILES`] files (by URI, as
+//! the snapshot manifest lists them). The sample is the same wherever it is
+//! taken, so the planner and every staging worker decide the same schema
+//! without passing it around. A value the sample did not foresee (a float in
+//! a column the sample saw as integers) fails the file that holds it, naming
+//! it and the column: give the schema then.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::job::InputFormat;
+
+/// Bytes read from the start of each sampled file.
+pub const SAMPLE_BYTES: u64 = 1024 * 1024;
+/// Files sampled per table.
+pub const SAMPLE_FILES: usize = 8;
+
+/// One column of a given schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Column name (the JSON key, or the CSV header).
+    pub name: String,
+    /// `string`, `int32`, `int64`, `float32`, `float64`, `bool`, `date`,
+    /// `timestamp` (microseconds, UTC), `timestamp_ms`, `decimal(p,s)`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The Arrow type of a `ColumnSpec::kind`.
+pub fn parse_type(kind: &str) -> std::result::Result<DataType, String> {
+    Ok(match kind {
+        "string" => DataType::Utf8,
+        "int32" => DataType::Int32,
+        "int64" => DataType::Int64,
+        "float32" => DataType::Float32,
+        "float64" => DataType::Float64,
+        "bool" => DataType::Boolean,
+        "date" => DataType::Date32,
+        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        "timestamp_ms" => DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+        _ => {
+            let parsed = kind
+                .strip_prefix("decimal(")
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(|r| r.split_once(','))
+                .and_then(|(p, s)| {
+                    Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?))
+                })
+                .filter(|(p, s)| (1..=38).contains(p) && (0..=*p as i8).contains(s));
+            match parsed {
+                Some((p, s)) => DataType::Decimal128(p, s),
+                None => {
+                    return Err(format!(
+                        "{kind:?} is not a column type; write string, int32, int64, float32, \
+                         float64, bool, date, timestamp, timestamp_ms or decimal(p,s)"
+                    ));
+                }
+            }
+        }
+    })
+}
+
+/// The schema of a given column list.
+pub fn given_schema(columns: &[ColumnSpec]) -> std::result::Result<SchemaRef, String> {
+    let fields = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            parse_type(&c.kind)
+                .map(|t| Field::new(&c.name, t, true))
+                .map_err(|m| format!("source.schema[{i}].type: {m}"))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Whether `name` is a data file of `format` (`.gz` allowed).
+pub fn is_file_of(format: InputFormat, name: &str) -> bool {
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    match format {
+        InputFormat::Parquet => name.ends_with(".parquet"),
+        InputFormat::Ndjson => [".json", ".jsonl", ".ndjson"]
+            .iter()
+            .any(|e| name.ends_with(e)),
+        InputFormat::Csv => name.ends_with(".csv"),
+    }
+}
+
+/// The bytes of a file, gunzipped when its name ends with `.gz`. With
+/// `partial`, the bytes are the start of a longer file: what decompresses is
+/// kept and the text is cut after its last complete line.
+pub fn decode(uri: &str, bytes: &[u8], partial: bool) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    if uri.ends_with(".gz") {
+        let read = flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out);
+        if let Err(e) = read
+            && !partial
+        {
+            return Err(Error::bad_data(
+                uri,
+                format!("not a readable gzip file: {e}"),
+            ));
+        }
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    if partial && let Some(end) = out.iter().rposition(|b| *b == b'\n') {
+        out.truncate(end + 1);
+    }
+    Ok(out)
+}
+
+/// The schema a sample of decoded files implies; `table` names the table in errors.
+pub fn infer(format: InputFormat, table: &str, samples: &[(String, Vec<u8>)]) -> Result<SchemaRef> {
+    let mut schemas = Vec::new();
+    for (uri, text) in samples {
+        let inferred = match format {
+            InputFormat::Ndjson => {
+                arrow::json::reader::infer_json_schema(std::io::Cursor::new(text), None)
+                    .map(|(s, _)| s)
+            }
+            InputFormat::Csv => arrow::csv::reader::Format::default()
+                .with_header(true)
+                .infer_schema(std::io::Cursor::new(text), None)
+                .map(|(s, _)| s),
+            InputFormat::Parquet => unreachable!("Parquet files carry their schema"),
+        };
+        schemas.push(
+            inferred.map_err(|e| Error::bad_data(uri, format!("cannot infer a schema: {e}")))?,
+        );
+    }
+    let merged = Schema::try_merge(schemas).map_err(|e| Error::Schema {
+        table: table.to_string(),
+        message: format!(
+            "the sampled files disagree on a column's type ({e}); give the schema in source.schema"
+        ),
+    })?;
+    // Every column may be null: a later file may lack what the sample had.
+    let fields: Vec<Field> = merged
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Reads a decoded file as batches of at most `batch_rows` rows of `schema`,
+/// handing each to `emit`; returns the number of records.
+pub fn read_file(
+    format: InputFormat,
+    uri: &str,
+    text: &[u8],
+    schema: &SchemaRef,
+    batch_rows: usize,
+    emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
+) -> Result<u64> {
+    let bad = |e: arrow::error::ArrowError| {
+        Error::bad_data(
+            uri,
+            format!("{e} (if the sampled schema is wrong, give it in source.schema)"),
+        )
+    };
+    let batches: Box<
+        dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>,
+    > = match format {
+        InputFormat::Ndjson => Box::new(
+            arrow::json::ReaderBuilder::new(schema.clone())
+                .with_batch_size(batch_rows)
+                .build(std::io::Cursor::new(text))
+                .map_err(bad)?,
+        ),
+        InputFormat::Csv => Box::new(
+            arrow::csv::ReaderBuilder::new(schema.clone())
+                .with_header(true)
+                .with_batch_size(batch_rows)
+                .build(std::io::Cursor::new(text))
+                .map_err(bad)?,
+        ),
+        InputFormat::Parquet => unreachable!("Parquet files are read by parquet_io"),
+    };
+    let mut n = 0;
+    for b in batches {
+        let b = b.map_err(bad)?;
+        n += b.num_rows() as u64;
+        emit(b)?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use std::io::Write;
+
+    fn gz(text: &str) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn ndjson_and_csv_infer_and_read() {
+        let nd = "{\"id\": 1, \"x\": 1.5, \"s\": \"a\"}\n{\"id\": 2, \"s\": null}\n";
+        let text = decode("f.ndjson.gz", &gz(nd), false).unwrap();
+        let schema = infer(InputFormat::Ndjson, "*", &[("f".into(), text.clone())]).unwrap();
+        assert_eq!(
+            schema.field_with_name("id").unwrap().data_type(),
+            &DataType::Int64
+        );
+        let mut rows = Vec::new();
+        let n = read_file(InputFormat::Ndjson, "f", &text, &schema, 1, &mut |b| {
+            rows.push(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((n, rows.len()), (2, 2));
+        let csv = "id,name\n1,\"a, b\"\n2,c\n";
+        let schema = infer(
+            InputFormat::Csv,
+            "*",
+            &[("c".into(), csv.as_bytes().to_vec())],
+        )
+        .unwrap();
+        let mut names = Vec::new();
+        read_file(
+            InputFormat::Csv,
+            "c",
+            csv.as_bytes(),
+            &schema,
+            10,
+            &mut |b| {
+                names.extend(
+                    b.column(1)
+                        .as_string::<i32>()
+                        .iter()
+                        .map(|v| v.unwrap().to_string()),
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(names, ["a, b", "c"]);
+    }
+
+    #[test]
+    fn partial_samples_end_at_a_line_and_types_parse() {
+        let text = gz("{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n");
+        let cut = decode("f.json.gz", &text[..text.len() - 4], true).unwrap();
+        assert!(cut.ends_with(b"\n"));
+        assert_eq!(
+            decode("f.json", b"{\"a\": 1}\n{\"a\"", true).unwrap(),
+            b"{\"a\": 1}\n"
+        );
+        assert_eq!(
+            parse_type("decimal(12,2)").unwrap(),
+            DataType::Decimal128(12, 2)
+        );
+        assert!(
+            parse_type("int128")
+                .unwrap_err()
+                .contains("\"int128\" is not a column type")
+        );
+        let e = decode("f.csv.gz", b"nope", false).unwrap_err().to_string();
+        assert!(e.starts_with("f.csv.gz: not a readable gzip file"), "{e}");
+    }
+}

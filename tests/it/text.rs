@@ -1,0 +1,190 @@
+//! NDJSON and CSV sources (plain and gzip): schemas inferred from a sample or
+//! given in the job, run through the whole pipeline and read back.
+
+use std::io::Write;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use dbsnaplake_core::Job;
+use serde_json::json;
+
+use crate::common::{Scenario, read_parquet_tree, sorted_by, strings};
+
+fn gz(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+fn put(s: &Scenario, rel: &str, bytes: &[u8]) {
+    let path = s.path(rel);
+    std::fs::create_dir_all(std::path::Path::new(&path).parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `2022-01-01` plus `i` hours, as ISO-8601 text.
+fn time(i: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(1_640_995_200 + i * 3_600 * 7, 0).unwrap();
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn job(s: &Scenario, source: serde_json::Value, partition_from: &str) -> Job {
+    Job::from_json(
+        &json!({
+            "source": source,
+            "staging": s.path("staging"),
+            "datalake": s.path("lake"),
+            "tables": {"*": {
+                "partition_by": [{"name": "year", "from": partition_from, "fn": "year"}],
+                "sort_by": [{"column": partition_from, "descending": true}]}},
+            "group_size": 50_000,
+            "file_size": 100_000,
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+fn lake(s: &Scenario) -> (Vec<(String, RecordBatch)>, RecordBatch) {
+    let tree = read_parquet_tree(&s.path("lake"));
+    let batches: Vec<RecordBatch> = tree.iter().map(|(_, b)| b.clone()).collect();
+    let all = sorted_by(&batches, "id");
+    (tree, all)
+}
+
+#[tokio::test]
+async fn ndjson_files_with_an_inferred_schema() {
+    let s = Scenario::new();
+    let n = 4_000i64;
+    let line = |i: i64| {
+        let note = if i % 3 == 0 {
+            json!(null)
+        } else {
+            json!(format!("note {i} ✓"))
+        };
+        json!({"id": i, "amount": i as f64 / 4.0, "at": time(i), "note": note}).to_string()
+    };
+    for f in 0..4 {
+        let text: String = (0..n)
+            .filter(|i| i % 4 == f)
+            .map(|i| line(i) + "\n")
+            .collect();
+        if f == 3 {
+            put(&s, "in/part-3.jsonl", text.as_bytes());
+        } else {
+            put(&s, &format!("in/part-{f}.ndjson.gz"), &gz(&text));
+        }
+    }
+    put(&s, "in/_SUCCESS", b"");
+    let source = json!({"files": s.path("in"), "format": "ndjson"});
+    let v = s.run(&job(&s, source, "at")).await.unwrap();
+    assert!(v.valid && s.success(), "{v:?}");
+    let (tree, all) = lake(&s);
+    assert_eq!(all.num_rows(), n as usize);
+    let ids = all
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert!(ids.values().iter().copied().eq(0..n), "every id once");
+    let amount = all
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    let sum: f64 = amount.values().iter().sum();
+    assert_eq!(sum, (0..n).map(|i| i as f64 / 4.0).sum::<f64>());
+    let notes = strings(&all, "note");
+    assert_eq!(notes[1].as_deref(), Some("note 1 ✓"));
+    assert_eq!(
+        notes.iter().filter(|x| x.is_none()).count(),
+        (n as usize).div_ceil(3)
+    );
+    for (path, b) in &tree {
+        let at = strings(b, "at");
+        assert!(
+            at.iter()
+                .all(|t| path.starts_with(&format!("year={}/", &t.as_deref().unwrap()[..4]))),
+            "{path}"
+        );
+        let mut sorted = at.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(at, sorted, "{path} sorted");
+    }
+}
+
+#[tokio::test]
+async fn csv_files_with_a_given_schema() {
+    let s = Scenario::new();
+    let rows = |from: i64, to: i64| {
+        let mut text = String::from("id,name,price,at\n");
+        for i in from..to {
+            text += &format!("{i},\"Smith, J{i}\",{}.{:02},{}\n", i * 3, i % 100, time(i));
+        }
+        text
+    };
+    put(&s, "in/a.csv", rows(0, 1_500).as_bytes());
+    put(&s, "in/b.csv.gz", &gz(&rows(1_500, 3_000)));
+    let source = json!({"files": s.path("in"), "format": "csv", "schema": [
+        {"name": "id", "type": "int64"}, {"name": "name", "type": "string"},
+        {"name": "price", "type": "decimal(12,2)"}, {"name": "at", "type": "timestamp"}]});
+    let v = s.run(&job(&s, source, "at")).await.unwrap();
+    assert!(v.valid && s.success(), "{v:?}");
+    let (_, all) = lake(&s);
+    assert_eq!(all.num_rows(), 3_000);
+    let price = all
+        .column_by_name("price")
+        .unwrap()
+        .as_primitive::<Decimal128Type>();
+    assert_eq!(price.value(1_234), 1_234 * 3 * 100 + 34);
+    assert_eq!(strings(&all, "name")[7].as_deref(), Some("Smith, J7"));
+    let at = all
+        .column_by_name("at")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(at.value(2), (1_640_995_200 + 2 * 3_600 * 7) * 1_000_000);
+    assert_eq!(at.null_count(), 0);
+}
+
+#[tokio::test]
+async fn values_the_sample_did_not_foresee_and_bad_gzip_name_the_file() {
+    let s = Scenario::new();
+    // The first MiB of the file has integers in `x`, text comes later.
+    let mut text: String = (0..40_000)
+        .map(|i| json!({"id": i, "x": i, "at": time(i % 1000)}).to_string() + "\n")
+        .collect();
+    text += &(json!({"id": 40_000, "x": "n/a", "at": time(0)}).to_string() + "\n");
+    put(&s, "in/big.ndjson", text.as_bytes());
+    let source = json!({"files": s.path("in"), "format": "ndjson"});
+    let e = s.run(&job(&s, source, "at")).await.unwrap_err().to_string();
+    assert!(
+        e.contains("in/big.ndjson: ") && e.contains("give it in source.schema"),
+        "{e}"
+    );
+    assert!(!s.success());
+
+    let s = Scenario::new();
+    put(
+        &s,
+        "in/a.ndjson.gz",
+        &gz(&(json!({"id": 1, "at": time(1)}).to_string() + "\n")),
+    );
+    put(&s, "in/b.ndjson.gz", b"\x1f\x8b\x08 broken");
+    let source = json!({"files": s.path("in"), "format": "ndjson"});
+    let e = s.run(&job(&s, source, "at")).await.unwrap_err().to_string();
+    assert!(
+        e.contains("in/b.ndjson.gz: not a readable gzip file"),
+        "{e}"
+    );
+    assert!(!s.success());
+
+    let e = Job::from_json(
+        &json!({"source": {"files": "/in", "format": "csv", "schema": [{"name": "a", "type": "money"}]},
+                "staging": "/s", "datalake": "/l"})
+        .to_string(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("source.schema[0].type: \"money\" is not a column type"),
+        "{e}"
+    );
+}
