@@ -10,6 +10,9 @@ process, from wait4) and MB/s, and the ratio of ours to each peer; every output 
 DuckDB runs twice: on all threads (its files come out unsorted, so their order is not checked)
 and on one thread (sorted).
 
+Then the worker bench: peak RSS of one `dbsnaplake stage` on a 512 MiB group and of one
+`dbsnaplake compact` writing a ~128 MiB file (what one Lambda invocation holds).
+
 Environment: BENCH_ROWS (default 10_500_000), BENCH_FILES (100), BENCH_ROUNDS (3),
 DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_DIR (.bench)."""
 
@@ -131,5 +134,44 @@ def main():
         print(f"{name:<11}{wall:9.2f}{cpu:9.2f}{rss:9.0f}{size_mb / wall:8.0f}{ours / wall:11.2f}")
 
 
+def worker_bench():
+    """Peak RSS of one staging worker on a 512 MiB group and of one compaction worker writing a
+    ~128 MiB file: an unpartitioned job, so one partition file group holds 128 MiB."""
+    job = {
+        "source": {"manifest": str(SNAP / "manifests/manifest-summary.json")},
+        "staging": str(DIR / "out/workers-staging"),
+        "datalake": str(DIR / "out/workers-lake"),
+        "tables": {"*": {"sort_by": [{"column": "order_time", "descending": True}]}},
+        "group_size": 512 * 1024 * 1024,
+        "file_size": 128 * 1024 * 1024,
+    }
+    shutil.rmtree(DIR / "out", ignore_errors=True)
+    (DIR / "out").mkdir()
+    path = DIR / "workers-job.json"
+    path.write_text(json.dumps(job))
+
+    def step(*args):
+        subprocess.run([BIN, *args, "--job", str(path)], capture_output=True, check=True)
+
+    def groups(kind):
+        folder = DIR / f"out/workers-staging/manifests/{kind}/manifest-summary"
+        return sorted(folder.glob("manifest-summary-*.json"))
+
+    step("plan")
+    print("\nworker bench (one process per group, as one Lambda invocation)")
+    for g in groups("snapshot-file-groups"):
+        size = json.loads(g.read_text())["size"]
+        wall, cpu, rss = measure([BIN, "stage", "--job", str(path), "--group", str(g)])
+        print(f"stage   {size / 2**20:7.0f} MiB group  {wall:6.2f} s wall {rss:6.0f} MB peak")
+    step("plan-partitions")
+    for g in groups("partition-file-groups")[:2]:
+        size = json.loads(g.read_text())["size"]
+        wall, cpu, rss = measure([BIN, "compact", "--job", str(path), "--group", str(g)])
+        print(f"compact {size / 2**20:7.0f} MiB group  {wall:6.2f} s wall {rss:6.0f} MB peak")
+    files = sorted((DIR / "out/workers-lake").rglob("*.parquet"))
+    print("compacted files:", ", ".join(f"{f.stat().st_size / 2**20:.0f} MiB" for f in files))
+
+
 if __name__ == "__main__":
     main()
+    worker_bench()
