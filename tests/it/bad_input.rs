@@ -109,3 +109,55 @@ async fn a_leftover_or_missing_lake_file_fails_validation_naming_the_partition()
     .unwrap();
     assert_eq!(result["valid"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_lake_of_another_snapshot_is_refused_and_kept() {
+    let s = Scenario::new();
+    let first = s.generate(3_000, 2, &[]).await;
+    let v = s.run(&s.job(&first, JOB)).await.unwrap();
+    assert!(v.valid && s.success());
+    let before = snapshot_tree(&s.path("lake"));
+
+    // Another snapshot, another staging folder, the same datalake folder.
+    let other = dbsnaplake_core::generate::generate(
+        &s.store,
+        &dbsnaplake_core::generate::Spec::new(&s.path("snap2"), 1_000, 1),
+    )
+    .await
+    .unwrap()
+    .0;
+    let mut job = s.job(&other, JOB);
+    job.staging = s.path("staging2");
+    let e = s.run(&job).await.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: the datalake folder already holds a finished lake (of {first}); write this \
+             snapshot to another datalake folder, or delete that lake first",
+            s.path("lake/_SUCCESS")
+        )
+    );
+    assert_eq!(
+        snapshot_tree(&s.path("lake")),
+        before,
+        "the finished lake is untouched"
+    );
+
+    // The same snapshot again is a rerun, not a conflict.
+    assert!(s.run(&s.job(&first, JOB)).await.unwrap().valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_empties_staging_and_keeps_the_lake() {
+    let s = Scenario::new();
+    let manifest = s.generate(2_000, 2, &[]).await;
+    let job = s.job(&manifest, JOB);
+    s.run(&job).await.unwrap();
+    let lake = snapshot_tree(&s.path("lake"));
+    let run = dbsnaplake_core::Run::new(job, s.store.clone());
+    let n = dbsnaplake_core::steps::clean::clean(&run).await.unwrap();
+    assert!(n > 5, "{n}");
+    assert!(snapshot_tree(&s.path("staging")).is_empty());
+    assert_eq!(snapshot_tree(&s.path("lake")), lake);
+    assert!(s.success());
+}

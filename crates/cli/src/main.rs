@@ -109,6 +109,11 @@ enum Command {
         #[command(flatten)]
         job: JobArg,
     },
+    /// Delete everything under the job's staging folder (what a finished or failed run left there).
+    Clean {
+        #[command(flatten)]
+        job: JobArg,
+    },
     /// Start a Step Functions execution of the job (idempotent: the name derives from the snapshot).
     Start {
         /// ARN of the deployed state machine (the stack's StateMachineArn output).
@@ -288,6 +293,12 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             let run = run_of(&job, s3).await?;
             let result = steps::validate::validate(&run).await?;
             print_summary(&result, 0.0);
+            Ok(())
+        }
+        Command::Clean { job } => {
+            let run = run_of(&job, s3).await?;
+            let n = steps::clean::clean(&run).await?;
+            println!("deleted {n} objects under {}", run.job.staging);
             Ok(())
         }
         Command::Start {

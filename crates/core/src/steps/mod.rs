@@ -10,11 +10,14 @@
 //! | 2.2 | [`compact::compact`] | one partition file group | lake files + one datalake file group manifest |
 //! | 3 | [`validate::validate`] | all of the above and the lake | the validation result, `_SUCCESS` |
 //!
+//! [`clean::clean`] deletes a run's staging folder when it is no longer wanted.
+//!
 //! Every step is idempotent: outputs are named after their input's
 //! fingerprint, data is written before the manifest that lists it, and a step
 //! whose output manifest already records the same input fingerprint returns
 //! at once.
 
+pub mod clean;
 pub mod compact;
 pub mod import;
 pub mod local;

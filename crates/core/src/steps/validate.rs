@@ -252,6 +252,7 @@ pub async fn validate(run: &Run) -> Result<Validation> {
     let marker = run.layout.success_marker();
     if result.valid {
         let body = serde_json::json!({
+            "snapshot_manifest": result.snapshot_manifest,
             "n_table": result.tables.len(),
             "n_file": result.n_file(),
             "n_record": result.n_record(),

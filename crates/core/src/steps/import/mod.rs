@@ -37,6 +37,7 @@ const FOOTER_CONCURRENCY: usize = 32;
 /// Writes the snapshot manifest of a `files` or `rds_export` source; returns
 /// its summary. A manifest already written by an earlier run is reused as it is.
 pub async fn import(run: &Run) -> Result<ManifestSummary> {
+    check_lake_is_ours(run).await?;
     let source = &run.job.source;
     if source.manifest.is_some() {
         return read_summary(&run.store, &run.snapshot_manifest()).await;
@@ -134,6 +135,30 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         "snapshot manifest written"
     );
     Ok(summary)
+}
+
+/// Refuses a datalake folder that already holds a finished lake of another
+/// snapshot: its files would mix with this run's. A finished lake of this
+/// same snapshot is fine (a rerun, which changes nothing).
+async fn check_lake_is_ours(run: &Run) -> Result<()> {
+    let marker = run.layout.success_marker();
+    if run.store.head(&marker).await?.is_none() {
+        return Ok(());
+    }
+    let body: serde_json::Value =
+        serde_json::from_slice(&run.store.get(&marker).await?).unwrap_or_default();
+    let theirs = body.get("snapshot_manifest").and_then(|v| v.as_str());
+    if theirs == Some(run.snapshot_manifest().as_str()) {
+        return Ok(());
+    }
+    Err(Error::bad_data(
+        &marker,
+        format!(
+            "the datalake folder already holds a finished lake (of {}); write this snapshot to \
+             another datalake folder, or delete that lake first",
+            theirs.unwrap_or("another snapshot")
+        ),
+    ))
 }
 
 /// Whether a listed object is a Parquet data file (not a marker, not hidden).
