@@ -34,7 +34,7 @@ use arrow::datatypes::SchemaRef;
 /// Footers read at once.
 const FOOTER_CONCURRENCY: usize = 32;
 
-/// Writes the snapshot manifest of a `files` or `rds_export` source; returns
+/// Writes the snapshot manifest of a `files`, `rds_export` or `dynamodb_export` source; returns
 /// its summary. A manifest already written by an earlier run is reused as it is.
 pub async fn import(run: &Run) -> Result<ManifestSummary> {
     check_lake_is_ours(run).await?;
@@ -55,11 +55,14 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         }
         details.insert("source".into(), root.into());
         details.insert("rds_export".into(), export.details());
-        let mut files = Vec::new();
-        for t in &export.tables {
-            files.extend(with_counts(&run.store, &t.files, Some(&t.key)).await?);
-        }
-        files
+        // One stream over every table's files: footers of many small tables
+        // are read as concurrently as those of one big table.
+        let files: Vec<(&ObjectMeta, Option<&str>)> = export
+            .tables
+            .iter()
+            .flat_map(|t| t.files.iter().map(|m| (m, Some(t.key.as_str()))))
+            .collect();
+        with_counts(&run.store, files).await?
     } else if let Some(root) = source.dynamodb_export.as_deref() {
         let export = dynamodb::read_export(&run.store, root).await?;
         let columns = dynamodb::columns(&run.store, &export.files, &source.types).await?;
@@ -100,7 +103,8 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         }
         details.insert("source".into(), folder.into());
         if format == InputFormat::Parquet {
-            with_counts(&run.store, &data, source.table.as_deref()).await?
+            let table = source.table.as_deref();
+            with_counts(&run.store, data.iter().map(|m| (m, table)).collect()).await?
         } else {
             // Text files have no footer: their records are counted as they are staged.
             let files: Vec<DataFile> = data
@@ -142,11 +146,11 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
 /// same snapshot is fine (a rerun, which changes nothing).
 async fn check_lake_is_ours(run: &Run) -> Result<()> {
     let marker = run.layout.success_marker();
-    if run.store.head(&marker).await?.is_none() {
-        return Ok(());
-    }
-    let body: serde_json::Value =
-        serde_json::from_slice(&run.store.get(&marker).await?).unwrap_or_default();
+    let body: serde_json::Value = match run.store.get(&marker).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(Error::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     let theirs = body.get("snapshot_manifest").and_then(|v| v.as_str());
     if theirs == Some(run.snapshot_manifest().as_str()) {
         return Ok(());
@@ -208,14 +212,14 @@ pub async fn text_schema(
     text::infer(format, table.unwrap_or("*"), &texts)
 }
 
-/// The manifest rows of `files`, with record counts from their footers.
+/// The manifest rows of `files` (each with its table), with record counts
+/// from their footers.
 async fn with_counts(
     store: &StorageRef,
-    files: &[ObjectMeta],
-    table: Option<&str>,
+    files: Vec<(&ObjectMeta, Option<&str>)>,
 ) -> Result<Vec<DataFile>> {
     futures::stream::iter(files)
-        .map(|m| async move {
+        .map(|(m, table)| async move {
             let footer = read_footer(store, &m.uri, m.size).await?;
             Ok::<_, Error>(DataFile {
                 n_record: Some(footer.file_metadata().num_rows() as u64),
