@@ -73,6 +73,9 @@ pub fn snapshot_tree(folder: &str) -> BTreeMap<String, Vec<u8>> {
         for e in std::fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
             let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
             let r = if rel.is_empty() {
                 name.clone()
             } else {

@@ -9,6 +9,8 @@ mod common;
 mod deploy;
 /// DynamoDB exports as a source: every attribute type, broken exports.
 mod dynamodb;
+/// S3 requests failing, workers crashing mid-write, retries and duplicates.
+mod faults;
 /// Manifests written by the original Python dbsnaplake.
 mod manifests;
 /// Partition values: hostile text, NULL, ISO-8601 strings.

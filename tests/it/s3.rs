@@ -19,7 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::common::*;
 
 /// A moto server with the S3 store and settings the tests use.
-pub struct Moto(dbsnaplake_lambda_common::testing::Moto);
+pub struct Moto(pub dbsnaplake_lambda_common::testing::Moto);
 
 impl Moto {
     pub fn start() -> Moto {
@@ -42,7 +42,7 @@ impl Moto {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
             .region(Region::new("us-east-1"))
-            .endpoint_url(&self.0.endpoint)
+            .endpoint_url(settings.endpoint_url.as_deref().unwrap_or(&self.0.endpoint))
             .load()
             .await;
         S3Store::with_config(&config, settings)

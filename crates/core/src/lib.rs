@@ -10,6 +10,7 @@
 //!   every path; [`grouping`] plans groups; [`partition`] derives hive paths.
 //! - [`steps`] holds the pipeline: import (0), plan snapshot (1.1), stage (1.2),
 //!   plan partitions (2.1), compact (2.2), validate (3), each over a [`Run`].
+//! - [`checksum`] sums order-independent row hashes the validator compares.
 //! - [`generate`] makes deterministic synthetic snapshots for demos and tests.
 //!
 //! ```no_run
@@ -29,6 +30,7 @@
 
 #![deny(missing_docs)]
 
+pub mod checksum;
 pub mod error;
 pub mod generate;
 pub mod grouping;

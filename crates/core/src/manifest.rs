@@ -21,6 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::job::Compression;
 use crate::parquet_io::{write_file, writer_properties};
@@ -42,6 +43,8 @@ pub struct DataFile {
     /// Hive partition path below the table (`year=2024/month=03`), for staging
     /// and lake files; `None` for snapshot files.
     pub partition: Option<String>,
+    /// Content checksum of the rows, for staging and lake files.
+    pub checksum: Option<Checksum>,
 }
 
 impl DataFile {
@@ -54,6 +57,7 @@ impl DataFile {
             etag: None,
             table: None,
             partition: None,
+            checksum: None,
         }
     }
 }
@@ -150,15 +154,15 @@ pub async fn write_manifest(
 }
 
 fn to_batch(files: &[DataFile]) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("uri", DataType::Utf8, false),
         Field::new("size", DataType::Int64, false),
         Field::new("n_record", DataType::Int64, true),
         Field::new("etag", DataType::Utf8, true),
         Field::new("table", DataType::Utf8, true),
         Field::new("partition", DataType::Utf8, true),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
+    ];
+    let mut cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(files.iter().map(|f| &f.uri))),
         Arc::new(Int64Array::from_iter_values(
             files.iter().map(|f| f.size as i64),
@@ -176,7 +180,15 @@ fn to_batch(files: &[DataFile]) -> RecordBatch {
             files.iter().map(|f| f.partition.as_deref()),
         )),
     ];
-    RecordBatch::try_new(schema, cols).expect("columns match the schema")
+    // Only manifests of files we wrote carry checksums; snapshot manifests
+    // keep the seed's columns.
+    if files.iter().any(|f| f.checksum.is_some()) {
+        fields.push(Field::new("checksum", DataType::Utf8, true));
+        cols.push(Arc::new(StringArray::from_iter(
+            files.iter().map(|f| f.checksum.map(|c| c.to_string())),
+        )));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("columns match the schema")
 }
 
 /// Reads a summary JSON.
@@ -276,6 +288,7 @@ pub async fn read_data(store: &StorageRef, uri: &str) -> Result<Vec<DataFile>> {
         let etags = strings("etag", col("etag", false)?)?;
         let tables = strings("table", col("table", false)?)?;
         let parts = strings("partition", col("partition", false)?)?;
+        let checksums = strings("checksum", col("checksum", false)?)?;
         for i in 0..batch.num_rows() {
             let row = out.len() + 1;
             if uris.is_null(i) || sizes.is_null(i) {
@@ -298,6 +311,12 @@ pub async fn read_data(store: &StorageRef, uri: &str) -> Result<Vec<DataFile>> {
                     .filter(|a| a.is_valid(i))
                     .map(|a| a.value(i).to_string())
             };
+            let checksum = opt(&checksums)
+                .map(|c| {
+                    c.parse()
+                        .map_err(|e| Error::bad_data(uri, format!("row {row}: {e}")))
+                })
+                .transpose()?;
             out.push(DataFile {
                 uri: uris.value(i).to_string(),
                 size,
@@ -305,6 +324,7 @@ pub async fn read_data(store: &StorageRef, uri: &str) -> Result<Vec<DataFile>> {
                 etag: opt(&etags),
                 table: opt(&tables).filter(|t| !t.is_empty()),
                 partition: opt(&parts),
+                checksum,
             });
         }
     }

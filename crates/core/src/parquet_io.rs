@@ -22,12 +22,16 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use crate::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::job::Compression;
 use crate::storage::{ObjectMeta, ObjectWriter, StorageRef};
 
 /// Key of the Parquet key-value metadata entry holding the record count.
 pub const N_RECORD_KEY: &str = "dbsnaplake.n_record";
+/// Key of the Parquet key-value metadata entry holding the file's content
+/// [`Checksum`].
+pub const CHECKSUM_KEY: &str = "dbsnaplake.checksum";
 /// Key of the object metadata holding the record count (S3 returns it as
 /// `x-amz-meta-n_record`), as the original dbsnaplake recorded it.
 pub const OBJECT_N_RECORD_KEY: &str = "n_record";
@@ -140,6 +144,19 @@ pub async fn read_footer(store: &StorageRef, uri: &str, size: u64) -> Result<Arc
     r.get_metadata(None).await.map_err(|e| from_pq(uri, e))
 }
 
+/// The content [`Checksum`] a footer records, if the file was written by a
+/// [`FileWriter`].
+pub fn footer_checksum(meta: &ParquetMetaData) -> Option<Checksum> {
+    meta.file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == CHECKSUM_KEY)?
+        .value
+        .as_deref()?
+        .parse()
+        .ok()
+}
+
 /// Opens a Parquet file for streaming record batches; with an `etag`, every
 /// read checks the file has not changed since the manifest listed it.
 pub async fn open(
@@ -190,6 +207,7 @@ pub struct FileWriter {
     inner: AsyncArrowWriter<Sink>,
     rows: u64,
     expected_rows: Option<u64>,
+    checksum: Checksum,
 }
 
 /// What a finished [`FileWriter`] produced.
@@ -199,6 +217,8 @@ pub struct Written {
     pub meta: ObjectMeta,
     /// Rows written.
     pub n_record: u64,
+    /// Content checksum of the rows written.
+    pub checksum: Checksum,
 }
 
 impl FileWriter {
@@ -241,12 +261,16 @@ impl FileWriter {
             inner,
             rows: 0,
             expected_rows,
+            checksum: Checksum::default(),
         })
     }
 
     /// Appends a batch. On error, call [`abort`](Self::abort).
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
+        self.checksum
+            .add_batch(batch)
+            .map_err(|e| Error::arrow(&self.uri, e))?;
         self.inner
             .write(batch)
             .await
@@ -278,6 +302,10 @@ impl FileWriter {
             N_RECORD_KEY.to_string(),
             self.rows.to_string(),
         ));
+        self.inner.append_key_value_metadata(KeyValue::new(
+            CHECKSUM_KEY.to_string(),
+            self.checksum.to_string(),
+        ));
         if let Err(e) = self.inner.finish().await {
             let mut sink = self.inner.into_inner();
             sink.0.abort().await.ok();
@@ -288,6 +316,7 @@ impl FileWriter {
         Ok(Written {
             meta,
             n_record: self.rows,
+            checksum: self.checksum,
         })
     }
 

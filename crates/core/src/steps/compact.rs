@@ -158,6 +158,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             etag: w.meta.etag,
             table: table.clone(),
             partition: Some(partition.clone()),
+            checksum: Some(w.checksum),
             ..DataFile::new(w.meta.uri, w.meta.size)
         })
         .collect();

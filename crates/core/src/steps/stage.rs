@@ -333,6 +333,7 @@ impl Stager<'_> {
                 etag: done.meta.etag,
                 table: self.table.clone(),
                 partition: Some(path.as_str().to_string()),
+                checksum: Some(done.checksum),
                 ..DataFile::new(uri, done.meta.size)
             });
         }

@@ -5,6 +5,9 @@
 //! Parquet footers of the files actually in the lake (no data pages are read).
 //! The lake must hold exactly the files the compaction workers recorded, no
 //! more (a leftover of another run would double records) and no fewer.
+//! Contents are compared too: the [`Checksum`]s the staging workers recorded
+//! for each partition must add up to those in the lake files' footers (the
+//! compaction workers computed them over the rows they wrote).
 //!
 //! The result is written to `<staging>/manifests/validate-datalake-result.json`.
 //! `<datalake>/_SUCCESS` is written only when everything matches; otherwise it
@@ -18,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
 use super::{Run, read_group_list, write_json};
+use crate::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, read_manifest};
-use crate::parquet_io::read_footer;
+use crate::parquet_io::{footer_checksum, read_footer};
 use crate::storage::{file_name, relative};
 
 /// Footers and manifests read at once.
@@ -40,6 +44,10 @@ pub struct PartitionCounts {
     pub n_record: u64,
     /// Records the staging workers wrote for this partition.
     pub staging_records: u64,
+    /// Content checksum of the lake files (`None` if one lacks it).
+    pub checksum: Option<Checksum>,
+    /// Content checksum of the staged rows (`None` if a staging file lacks it).
+    pub staging_checksum: Option<Checksum>,
 }
 
 /// Counts of one table.
@@ -57,6 +65,10 @@ pub struct TableCounts {
     pub n_file: u64,
     /// Lake bytes.
     pub size: u64,
+    /// Content checksum of the table's lake files.
+    pub checksum: Option<Checksum>,
+    /// Content checksum of the table's staged rows.
+    pub staging_checksum: Option<Checksum>,
     /// Per partition.
     pub partitions: Vec<PartitionCounts>,
 }
@@ -89,6 +101,19 @@ impl Validation {
     pub fn size(&self) -> u64 {
         self.tables.iter().map(|t| t.size).sum()
     }
+}
+
+/// Adds `c` to a running checksum; once a part is unknown, the sum is too.
+fn add(sum: &mut Option<Checksum>, first: bool, c: Option<Checksum>) {
+    *sum = if first {
+        c
+    } else {
+        sum.zip(c).map(|(a, b)| a + b)
+    };
+}
+
+fn show(c: Option<Checksum>) -> String {
+    c.map_or_else(|| "none".to_string(), |c| c.to_string())
 }
 
 fn table_name(t: &Option<String>) -> String {
@@ -153,7 +178,10 @@ pub async fn validate(run: &Run) -> Result<Validation> {
             table_name(&f.table),
             f.partition.clone().unwrap_or_default(),
         );
-        partitions.entry(key).or_default().staging_records += f.n_record.unwrap_or(0);
+        let p = partitions.entry(key).or_default();
+        let first = p.staging_records == 0 && p.staging_checksum.is_none();
+        add(&mut p.staging_checksum, first, f.checksum);
+        p.staging_records += f.n_record.unwrap_or(0);
     }
     let expected: BTreeSet<String> = outputs(
         run,
@@ -180,15 +208,16 @@ pub async fn validate(run: &Run) -> Result<Validation> {
             "{missing}: written by a compaction worker but missing from the lake"
         ));
     }
-    let footers: Vec<(String, u64, u64)> = futures::stream::iter(listed)
+    let footers: Vec<(String, u64, u64, Option<Checksum>)> = futures::stream::iter(listed)
         .map(|m| async move {
             let footer = read_footer(&run.store, &m.uri, m.size).await?;
-            Ok::<_, Error>((m.uri, m.size, footer.file_metadata().num_rows() as u64))
+            let rows = footer.file_metadata().num_rows() as u64;
+            Ok::<_, Error>((m.uri, m.size, rows, footer_checksum(&footer)))
         })
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
-    for (uri, size, rows) in footers {
+    for (uri, size, rows, checksum) in footers {
         if !expected.contains(&uri) {
             errors.push(format!(
                 "{uri}: in the lake but not written by this run (a leftover would count twice); remove it or use a fresh datalake folder"
@@ -204,6 +233,7 @@ pub async fn validate(run: &Run) -> Result<Validation> {
             ("*".to_string(), parts.join("/"))
         };
         let p = partitions.entry((table, partition)).or_default();
+        add(&mut p.checksum, p.n_file == 0, checksum);
         p.n_file += 1;
         p.size += size;
         p.n_record += rows;
@@ -215,6 +245,13 @@ pub async fn validate(run: &Run) -> Result<Validation> {
                 "table {table} partition {:?}: {} records in the lake but {} staged",
                 p.partition, p.n_record, p.staging_records
             ));
+        } else if p.staging_checksum.is_some() && p.checksum != p.staging_checksum {
+            errors.push(format!(
+                "table {table} partition {:?}: the lake's content checksum {} differs from the staged rows' {} (rows were altered between staging and the lake)",
+                p.partition,
+                show(p.checksum),
+                show(p.staging_checksum)
+            ));
         }
         let t = tables.entry(table.clone()).or_insert_with(|| {
             errors.push(format!(
@@ -225,6 +262,9 @@ pub async fn validate(run: &Run) -> Result<Validation> {
                 ..Default::default()
             }
         });
+        let first = t.partitions.is_empty();
+        add(&mut t.checksum, first, p.checksum);
+        add(&mut t.staging_checksum, first, p.staging_checksum);
         t.staging_records += p.staging_records;
         t.n_record += p.n_record;
         t.n_file += p.n_file;
