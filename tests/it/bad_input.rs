@@ -133,7 +133,8 @@ async fn a_finished_lake_of_another_snapshot_is_refused_and_kept() {
         e,
         format!(
             "{}: the datalake folder already holds a finished lake (of {first}); write this \
-             snapshot to another datalake folder, or delete that lake first",
+             snapshot to another datalake folder, or replace that lake with `run --overwrite` \
+             (job field \"overwrite\": true)",
             s.path("lake/_SUCCESS")
         )
     );
@@ -145,6 +146,24 @@ async fn a_finished_lake_of_another_snapshot_is_refused_and_kept() {
 
     // The same snapshot again is a rerun, not a conflict.
     assert!(s.run(&s.job(&first, JOB)).await.unwrap().valid);
+
+    // Told to overwrite, the other lake is replaced: none of its files stay.
+    job.overwrite = true;
+    let v = s.run(&job).await.unwrap();
+    assert!(v.valid && s.success());
+    assert_eq!(v.n_record(), 1_000);
+    let after = snapshot_tree(&s.path("lake"));
+    assert!(
+        after
+            .keys()
+            .all(|k| !before.contains_key(k) || k == "_SUCCESS"),
+        "{after:?}"
+    );
+    let rows: usize = read_parquet_tree(&s.path("lake"))
+        .iter()
+        .map(|(_, b)| b.num_rows())
+        .sum();
+    assert_eq!(rows, 1_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -239,3 +239,23 @@ def test_cli_start_is_idempotent_and_status_reports(stack, tmp_path):
     assert "SUCCEEDED" in status, status
     executions = stack.sfn.list_executions(stateMachineArn=stack.arn)["executions"]
     assert [e["executionArn"] for e in executions].count(arn) == 1
+
+
+def test_verbose_logs_hold_no_credentials_or_row_contents(stack, tmp_path):
+    secret = "dbsnaplakeSecretThatMustNeverBeLogged0123"
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job("logs")))
+    env = {**os.environ, **CREDENTIALS, "AWS_SECRET_ACCESS_KEY": secret}
+    env.pop("RUST_LOG", None)
+    out = subprocess.run([BIN, "--endpoint-url", stack.endpoint, "--path-style", "-vv",
+                          "run", "--job", str(path)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    logs = out.stdout + out.stderr
+    assert " INFO " in logs and "group staged" in logs, "the verbose log is on"
+    assert secret not in logs
+    lake, _ = stack.lake("logs/lake/")
+    table = next(iter(lake.values()))
+    for column in ("order_id", "note"):
+        for value in table[column].to_pylist()[:20]:
+            if value and len(value) > 6:
+                assert value not in logs, f"a {column} value is in the log"

@@ -39,7 +39,7 @@ driven step by step.",
     after_help = EXIT_STATUS
 )]
 struct Cli {
-    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    /// More log output on stderr (-v: info, -vv: debug of dbsnaplake itself). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     /// Another S3 endpoint (MinIO, a test server); wins over AWS_ENDPOINT_URL and the job's s3.endpoint_url.
@@ -77,6 +77,10 @@ enum Command {
         /// Print the validation result as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Replace a finished lake of another snapshot in the datalake folder
+        /// (deleting it first) instead of refusing to run.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Steps 0 + 1.1: write the snapshot manifest (for a `files` source) and plan the snapshot file groups.
     Plan {
@@ -223,7 +227,18 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(cli.command, &s3)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The causes, outermost first, each said once (a core error
+            // already quotes the library error beneath it).
+            let mut message = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !message.contains(&cause) {
+                    if !message.is_empty() {
+                        message.push_str(": ");
+                    }
+                    message.push_str(&cause);
+                }
+            }
+            eprintln!("error: {message}");
             let kind = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<dbsnaplake_core::Error>())
@@ -239,10 +254,14 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // Debug output is ours only: the SDK's and HTTP stack's debug logs would
+    // show request details (never credentials, but headers and keys) that a
+    // user pasting a log into an issue did not mean to share. RUST_LOG still
+    // overrides everything.
     let default = match verbose {
         0 => "warn",
         1 => "info",
-        _ => "debug",
+        _ => "info,dbsnaplake=debug,dbsnaplake_core=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
@@ -253,8 +272,14 @@ fn init_logging(verbose: u8) {
 
 async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
     match command {
-        Command::Run { job, workers, json } => {
+        Command::Run {
+            job,
+            workers,
+            json,
+            overwrite,
+        } => {
             let mut run = run_of(&job, s3).await?;
+            run.job.overwrite |= overwrite;
             let workers = workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
                 .max(1);

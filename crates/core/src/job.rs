@@ -55,6 +55,11 @@ pub struct Job {
     /// Default: 100 (on the CLI: the number of cores).
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// Replace a finished lake of another snapshot found in `datalake`
+    /// (its objects are deleted before anything is staged). Without it such
+    /// a datalake folder is refused. The CLI's `run --overwrite` sets it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overwrite: bool,
     /// Output format settings.
     #[serde(default)]
     pub output: Output,

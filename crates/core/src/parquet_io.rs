@@ -141,7 +141,34 @@ pub(crate) fn from_pq(uri: &str, e: ParquetError) -> Error {
 /// Reads the footer of a Parquet file (one or two ranged reads).
 pub async fn read_footer(store: &StorageRef, uri: &str, size: u64) -> Result<Arc<ParquetMetaData>> {
     let mut r = ObjectReader::new(store.clone(), uri, size);
-    r.get_metadata(None).await.map_err(|e| from_pq(uri, e))
+    match r.get_metadata(None).await {
+        Ok(meta) => Ok(meta),
+        Err(e) => Err(footer_error(store, uri, size, e).await),
+    }
+}
+
+/// Says plainly why a footer did not load when the file is not Parquet at
+/// all (empty, or without the trailing `PAR1` magic, as a truncated file);
+/// storage errors and other decoding errors pass through.
+async fn footer_error(store: &StorageRef, uri: &str, size: u64, e: ParquetError) -> Error {
+    let e = from_pq(uri, e);
+    if !matches!(e, Error::Parquet { .. }) {
+        return e;
+    }
+    if size == 0 {
+        return Error::bad_data(uri, "an empty file (0 bytes) is not Parquet");
+    }
+    let tail = match size.checked_sub(4) {
+        Some(start) => store.get_range(uri, start..size).await.ok(),
+        None => None,
+    };
+    if tail.as_deref() != Some(b"PAR1".as_slice()) {
+        return Error::bad_data(
+            uri,
+            "not a Parquet file, or a truncated one: it does not end with the PAR1 magic",
+        );
+    }
+    e
 }
 
 /// The content [`Checksum`] a footer records, if the file was written by a
@@ -166,9 +193,10 @@ pub async fn open(
     etag: Option<&str>,
 ) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
     let reader = ObjectReader::new(store.clone(), uri, size).with_etag(etag.map(str::to_string));
-    ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| from_pq(uri, e))
+    match ParquetRecordBatchStreamBuilder::new(reader).await {
+        Ok(builder) => Ok(builder),
+        Err(e) => Err(footer_error(store, uri, size, e).await),
+    }
 }
 
 /// Writer properties for lake and staging files.

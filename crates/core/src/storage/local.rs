@@ -65,6 +65,25 @@ impl Storage for LocalStore {
         Ok(buf.into())
     }
 
+    /// Local tags are size and modification time: a file rewritten (or
+    /// copied without its times) since the manifest was made is refused.
+    async fn get_range_if(
+        &self,
+        uri: &str,
+        range: Range<u64>,
+        etag: Option<&str>,
+    ) -> Result<Bytes> {
+        if let Some(want) = etag {
+            let now = self.head(uri).await?.ok_or_else(|| Error::NotFound {
+                uri: uri.to_string(),
+            })?;
+            if now.etag.as_deref() != Some(want) {
+                return Err(Error::bad_data(uri, super::CHANGED));
+            }
+        }
+        self.get_range(uri, range).await
+    }
+
     async fn head(&self, uri: &str) -> Result<Option<ObjectMeta>> {
         match tokio::fs::metadata(path_of(uri)).await {
             Ok(m) if m.is_file() => Ok(Some(meta_of(uri, &m))),

@@ -26,6 +26,9 @@ pub use s3::{S3Store, split_s3_uri};
 
 use crate::error::{Error, Result};
 
+/// Why a read of an object whose entity tag changed fails.
+pub(crate) const CHANGED: &str = "changed since the manifest was made (its ETag no longer matches); make a new snapshot manifest";
+
 /// What a listing or a head request knows of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -56,8 +59,7 @@ pub trait Storage: Send + Sync + Debug {
     /// Reads `range` of an object.
     async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes>;
     /// Reads `range` of an object only if its entity tag is still `etag`;
-    /// a changed object fails with an error naming it. Stores without
-    /// comparable tags (local files) read unconditionally.
+    /// a changed object fails with an error naming it.
     async fn get_range_if(
         &self,
         uri: &str,

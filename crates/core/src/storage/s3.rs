@@ -128,18 +128,25 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 transient: false,
             }
         }
-        (_, Some(404), _) | (_, _, Some("NoSuchKey" | "NotFound")) => Error::NotFound { uri: uri.to_string() },
+        (_, Some(404), _) | (_, _, Some("NoSuchKey" | "NotFound")) => Error::NotFound {
+            uri: uri.to_string(),
+        },
         (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => Error::BadData {
             uri: uri.to_string(),
-            message: "changed since the manifest was made (its ETag no longer matches); make a new snapshot manifest".into(),
+            message: super::CHANGED.into(),
         },
-        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _, _) => {
-            Error::Storage {
-                uri: uri.to_string(),
-                message: format!("S3 unreachable after {MAX_ATTEMPTS} attempts: {}", err_chain(&e)),
-                transient: true,
-            }
-        }
+        (
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_),
+            _,
+            _,
+        ) => Error::Storage {
+            uri: uri.to_string(),
+            message: format!(
+                "S3 unreachable after {MAX_ATTEMPTS} attempts: {}",
+                err_chain(&e)
+            ),
+            transient: true,
+        },
         (_, Some(s), _) => Error::Storage {
             uri: uri.to_string(),
             message: format!(

@@ -143,7 +143,9 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
 
 /// Refuses a datalake folder that already holds a finished lake of another
 /// snapshot: its files would mix with this run's. A finished lake of this
-/// same snapshot is fine (a rerun, which changes nothing).
+/// same snapshot is fine (a rerun, which changes nothing). With the job's
+/// `overwrite`, the other lake is deleted instead: `_SUCCESS` first, so a
+/// reader never sees a half-deleted lake marked finished.
 async fn check_lake_is_ours(run: &Run) -> Result<()> {
     let marker = run.layout.success_marker();
     let body: serde_json::Value = match run.store.get(&marker).await {
@@ -155,14 +157,26 @@ async fn check_lake_is_ours(run: &Run) -> Result<()> {
     if theirs == Some(run.snapshot_manifest().as_str()) {
         return Ok(());
     }
-    Err(Error::bad_data(
-        &marker,
-        format!(
-            "the datalake folder already holds a finished lake (of {}); write this snapshot to \
-             another datalake folder, or delete that lake first",
-            theirs.unwrap_or("another snapshot")
-        ),
-    ))
+    let theirs = theirs.unwrap_or("another snapshot");
+    if !run.job.overwrite {
+        return Err(Error::bad_data(
+            &marker,
+            format!(
+                "the datalake folder already holds a finished lake (of {theirs}); write this \
+                 snapshot to another datalake folder, or replace that lake with `run --overwrite` \
+                 (job field \"overwrite\": true)"
+            ),
+        ));
+    }
+    run.store.delete(&marker).await?;
+    let old = run.store.list(&run.layout.datalake_root()).await?;
+    warn!(lake = %run.layout.datalake_root(), of = theirs, files = old.len(), "overwriting a finished lake");
+    futures::stream::iter(old)
+        .map(|m| async move { run.store.delete(&m.uri).await })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
 }
 
 /// Whether a listed object is a Parquet data file (not a marker, not hidden).
