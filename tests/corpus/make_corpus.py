@@ -137,7 +137,8 @@ def main():
     (d / "job.json").write_text(json.dumps({**JOB, **job}, indent=2) + "\n")
 
     d = case("type-conflict", FILES, fails(
-        "table *: column \"amount\" is Float64 in snap/part-1.parquet but Utf8 in snap/part-2.parquet"))
+        "table *: column \"amount\" is Float64 in snap/part-1.parquet but Utf8 in snap/part-2.parquet; "
+        "the types do not widen to one"))
     write(d, "snap/part-1.parquet", rows(100))
     write(d, "snap/part-2.parquet", rows(100, 100).set_column(
         2, "amount", pa.array([str(i) for i in range(100)])))
@@ -178,6 +179,13 @@ def main():
         "in job.json: invalid job: staging (out/lake/staging) and datalake (out/lake) overlap; give them "
         "separate folders"))
     write(d, "snap/part-1.parquet", rows(10))
+
+    d = case("snapshot-inside-datalake", {}, fails(
+        "snap/manifests/manifest-summary.json: lists out/lake/part-1.parquet, which is inside the job's "
+        "datalake folder (out/lake); a snapshot must not live where the lake is built"))
+    write(d, "out/lake/part-1.parquet", rows(10))
+    job = manifest(d, [listed(d, "out/lake/part-1.parquet", 10)])
+    (d / "job.json").write_text(json.dumps({**JOB, **job}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ mod bad_input;
 mod common;
 /// The state machine and the SAM template agree with each other and with the code.
 mod deploy;
+/// Schema drift across the files of a table.
+mod drift;
 /// DynamoDB exports as a source: every attribute type, broken exports.
 mod dynamodb;
 /// S3 requests failing, workers crashing mid-write, retries and duplicates.
@@ -23,3 +25,5 @@ mod rds;
 mod s3;
 /// NDJSON and CSV files as a source.
 mod text;
+/// Transforms: rename, drop, cast, derive, filter.
+mod transforms;

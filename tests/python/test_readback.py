@@ -114,3 +114,84 @@ def test_each_table_has_its_own_folder(tmp_path):
         got = ds.dataset(lake_files(lake / t), format="parquet").to_table()
         assert got.num_rows == 5_000
         assert got.sort_by("order_id")["amount"].equals(source(tmp_path, t)["amount"])
+
+
+def test_parquet_output_options_reach_the_files(tmp_path):
+    options = {"output": {"format": "parquet", "compression": "zstd", "compression_level": 9,
+                          "row_group_rows": 1_000, "dictionary": False, "statistics": True}}
+    lake = make_lake(tmp_path, [], rows=6_000, extra=options)
+    files = lake_files(lake)
+    assert files
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        assert meta.num_row_groups == -(-meta.num_rows // 1_000), f
+        for rg in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                col = meta.row_group(rg).column(c)
+                assert col.compression == "ZSTD", (f, col.path_in_schema)
+                assert "PLAIN_DICTIONARY" not in col.encodings and "RLE_DICTIONARY" not in col.encodings
+        assert meta.row_group(0).column(1).statistics.has_min_max  # customer_id
+    got = ds.dataset(files, format="parquet").to_table().sort_by("order_id")
+    src = source(tmp_path)
+    for name in src.column_names:
+        assert got[name].equals(src[name]), name
+    n = duckdb.connect().execute(f"SELECT count(DISTINCT order_id) FROM read_parquet('{lake}/**/*.parquet')").fetchone()[0]
+    assert n == 6_000
+
+
+COLUMNS = "{'order_id': 'VARCHAR', 'customer_id': 'BIGINT', 'order_time': 'TIMESTAMP', " \
+          "'amount': 'DECIMAL(12,2)', 'discount': 'DOUBLE', 'status': 'VARCHAR', 'note': 'VARCHAR', " \
+          "'ship_date': 'DATE', 'region': 'VARCHAR'}"
+COMPARED = ["order_id", "customer_id", "order_time", "amount", "discount", "status", "note", "ship_date", "region"]
+
+
+def text_lake(tmp: Path, fmt: str, gzip: bool):
+    spec = {"tables": {"*": {**YEAR_MONTH["tables"]["*"], "transform": [{"drop": ["tags"]}]}},
+            "output": {"format": fmt, "gzip": gzip}}
+    lake = make_lake(tmp, [], rows=5_000, extra=spec)
+    ext = {"ndjson": ".ndjson", "csv": ".csv"}[fmt] + (".gz" if gzip else "")
+    files = sorted(str(p) for p in lake.rglob("*") if p.is_file() and not p.name.startswith("_"))
+    assert files and all(f.endswith(ext) for f in files), files[:3]
+    return lake, ext
+
+
+def assert_rows_match(tmp: Path, rows):
+    src = source(tmp).select(COMPARED).to_pylist()
+    assert len(rows) == len(src)
+    got = [dict(zip(COMPARED + ["year", "month"], r)) for r in rows]
+    for want, have in zip(src, got):
+        assert {k: have[k] for k in COMPARED} == want, want["order_id"]
+        assert (have["year"], have["month"]) == (f"{want['order_time']:%Y}", f"{want['order_time']:%m}")
+
+
+def test_ndjson_output_reads_back_in_duckdb(tmp_path):
+    lake, ext = text_lake(tmp_path, "ndjson", gzip=False)
+    rows = duckdb.connect().execute(
+        f"SELECT {', '.join(COMPARED)}, year, month FROM read_json('{lake}/**/*{ext}', "
+        f"format = 'newline_delimited', columns = {COLUMNS}, hive_partitioning = true, "
+        "hive_types = {'year': VARCHAR, 'month': VARCHAR}) ORDER BY order_id"
+    ).fetchall()
+    assert_rows_match(tmp_path, rows)
+
+
+def test_gzip_csv_output_reads_back_in_duckdb(tmp_path):
+    lake, ext = text_lake(tmp_path, "csv", gzip=True)
+    rows = duckdb.connect().execute(
+        f"SELECT {', '.join(COMPARED)}, year, month FROM read_csv('{lake}/**/*{ext}', header = true, "
+        f"columns = {COLUMNS}, hive_partitioning = true, "
+        "hive_types = {'year': VARCHAR, 'month': VARCHAR}) ORDER BY order_id"
+    ).fetchall()
+    assert_rows_match(tmp_path, rows)
+
+
+def test_csv_output_refuses_nested_columns(tmp_path):
+    cli("generate", "--out", str(tmp_path / "snap"), "--rows", "1000", "--files", "1")
+    job = {"source": {"manifest": str(tmp_path / "snap/manifests/manifest-summary.json")},
+           "staging": str(tmp_path / "staging"), "datalake": str(tmp_path / "lake"),
+           "output": {"format": "csv"}}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    out = subprocess.run([BIN, "run", "--job", str(tmp_path / "job.json")], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        'error: table *: CSV output cannot hold column "tags" of type List(Utf8); drop it or write NDJSON or Parquet')
+    assert not (tmp_path / "lake/_SUCCESS").exists()

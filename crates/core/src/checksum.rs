@@ -93,6 +93,14 @@ impl FromStr for Checksum {
     }
 }
 
+/// A stable 64-bit hash of each cell of `col` (the same value hashes alike
+/// in every run and on every machine).
+pub(crate) fn cell_hashes(col: &ArrayRef) -> Result<Vec<u64>, ArrowError> {
+    let mut rows = vec![0u64; col.len()];
+    fold_column(col, &mut rows)?;
+    Ok(rows.into_iter().map(finalize).collect())
+}
+
 /// MurmurHash3's 64-bit finalizer: spreads a folded row over all bits.
 fn finalize(mut h: u64) -> u64 {
     h ^= h >> 33;

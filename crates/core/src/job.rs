@@ -186,6 +186,11 @@ pub struct TableSpec {
     /// Order of rows inside every staging and data lake file.
     #[serde(default)]
     pub sort_by: Vec<SortSpec>,
+    /// Steps applied to every batch, in order, before partitioning
+    /// ([`crate::transform`]); `partition_by` and `sort_by` name columns as
+    /// they are after them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transform: Vec<crate::transform::Step>,
 }
 
 /// One hive partition key: `<name>=<fn(from)>`.
@@ -288,15 +293,52 @@ impl<'de> Deserialize<'de> for GroupSize {
 }
 
 /// Output settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
-    /// File format of the lake: `parquet`.
+    /// File format of the lake: `parquet` (default), `ndjson` or `csv`.
     #[serde(default)]
     pub format: OutputFormat,
+    /// For `ndjson` and `csv`: gzip every file (`.ndjson.gz`, `.csv.gz`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gzip: bool,
     /// Parquet compression codec: `snappy` (default), `zstd`, `gzip`, `lz4`, `none`.
     #[serde(default)]
     pub compression: Compression,
+    /// Level of `zstd` (1–22, default 3) or `gzip` (0–9, default 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression_level: Option<i32>,
+    /// Rows per Parquet row group (default 1,048,576).
+    #[serde(default = "default_row_group_rows")]
+    pub row_group_rows: usize,
+    /// Dictionary encoding (default on).
+    #[serde(default = "yes")]
+    pub dictionary: bool,
+    /// Column chunk statistics, min/max and null counts (default on).
+    #[serde(default = "yes")]
+    pub statistics: bool,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            format: OutputFormat::default(),
+            gzip: false,
+            compression: Compression::default(),
+            compression_level: None,
+            row_group_rows: default_row_group_rows(),
+            dictionary: true,
+            statistics: true,
+        }
+    }
+}
+
+fn default_row_group_rows() -> usize {
+    1024 * 1024
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Output file formats.
@@ -306,6 +348,10 @@ pub enum OutputFormat {
     /// Apache Parquet.
     #[default]
     Parquet,
+    /// Newline-delimited JSON, one object per row.
+    Ndjson,
+    /// Comma-separated values with a header line (no nested columns).
+    Csv,
 }
 
 /// Parquet compression codecs.
@@ -415,6 +461,13 @@ impl Job {
                 "file_size: must be a positive number of bytes".into(),
             ));
         }
+        crate::parquet_io::lake_writer_properties(&self.output)
+            .map_err(|m| Error::Job(format!("output: {m}")))?;
+        if self.output.gzip && self.output.format == OutputFormat::Parquet {
+            return Err(Error::Job(
+                "output.gzip: goes with \"ndjson\" or \"csv\" (Parquet compresses with `compression`)".into(),
+            ));
+        }
         if self.concurrency == Some(0) {
             return Err(Error::Job("concurrency: must be at least 1".into()));
         }
@@ -439,6 +492,10 @@ impl Job {
                         "tables.{key}.sort_by[{i}].column: must name a column"
                     )));
                 }
+            }
+            for (i, t) in spec.transform.iter().enumerate() {
+                t.check()
+                    .map_err(|m| Error::Job(format!("tables.{key}.transform[{i}]: {m}")))?;
             }
         }
         Ok(())
@@ -638,6 +695,42 @@ mod tests {
         other = job.clone();
         other.source.manifest = Some(format!("s3://b/{}/m.json", "x".repeat(200)));
         assert!(other.execution_name().len() <= 80);
+    }
+
+    #[test]
+    fn output_options_are_checked() {
+        let with = |output: &str| {
+            Job::from_json(&format!(
+                r#"{{"source": {{"manifest": "m.json"}}, "staging": "s", "datalake": "l", "output": {output}}}"#
+            ))
+        };
+        let job = with(r#"{"compression": "zstd", "compression_level": 9, "row_group_rows": 500}"#)
+            .unwrap();
+        assert_eq!(job.output.compression_level, Some(9));
+        assert!(job.output.dictionary && job.output.statistics);
+        for (output, message) in [
+            (
+                r#"{"compression": "snappy", "compression_level": 3}"#,
+                "compression_level: Snappy takes no level (zstd and gzip do)",
+            ),
+            (
+                r#"{"compression": "zstd", "compression_level": 30}"#,
+                "compression_level 30: zstd takes 1 to 22",
+            ),
+            (
+                r#"{"compression": "gzip", "compression_level": 12}"#,
+                "compression_level 12: gzip takes 0 to 9",
+            ),
+            (
+                r#"{"row_group_rows": 0}"#,
+                "row_group_rows: must be at least 1",
+            ),
+        ] {
+            let e = with(output).unwrap_err().to_string();
+            assert_eq!(e, format!("invalid job: output: {message}"), "{output}");
+        }
+        let e = with(r#"{"compresion": "zstd"}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown field `compresion`"), "{e}");
     }
 
     #[test]

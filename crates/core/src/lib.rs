@@ -11,6 +11,7 @@
 //! - [`steps`] holds the pipeline: import (0), plan snapshot (1.1), stage (1.2),
 //!   plan partitions (2.1), compact (2.2), validate (3), each over a [`Run`].
 //! - [`checksum`] sums order-independent row hashes the validator compares.
+//! - [`transform`] renames, drops, casts, derives and filters columns per table.
 //! - [`generate`] makes deterministic synthetic snapshots for demos and tests.
 //!
 //! ```no_run
@@ -35,6 +36,7 @@ pub mod error;
 pub mod generate;
 pub mod grouping;
 pub mod job;
+pub mod lake_file;
 pub mod layout;
 pub mod manifest;
 pub mod parquet_io;
@@ -44,6 +46,7 @@ pub mod schema;
 pub mod sort;
 pub mod steps;
 pub mod storage;
+pub mod transform;
 
 pub use error::{Error, ErrorKind, Result};
 pub use job::Job;

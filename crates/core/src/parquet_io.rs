@@ -17,14 +17,14 @@ use futures::future::BoxFuture;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::arrow::async_writer::{AsyncArrowWriter, AsyncFileWriter};
-use parquet::basic::{Compression as PqCompression, ZstdLevel};
+use parquet::basic::{Compression as PqCompression, GzipLevel, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};
-use crate::job::Compression;
+use crate::job::{Compression, Output};
 use crate::storage::{ObjectMeta, ObjectWriter, StorageRef};
 
 /// Key of the Parquet key-value metadata entry holding the record count.
@@ -199,21 +199,62 @@ pub async fn open(
     }
 }
 
-/// Writer properties for lake and staging files.
+/// Writer properties for staging and manifest files.
 pub fn writer_properties(compression: Compression) -> WriterProperties {
-    let codec = match compression {
+    properties(codec(compression), 1024 * 1024).build()
+}
+
+/// Writer properties for lake files, from the job's `output`; refuses a
+/// compression level the codec does not take.
+pub fn lake_writer_properties(output: &Output) -> std::result::Result<WriterProperties, String> {
+    let codec = match (output.compression, output.compression_level) {
+        (Compression::Zstd, Some(level)) => PqCompression::ZSTD(
+            ZstdLevel::try_new(level)
+                .map_err(|_| format!("compression_level {level}: zstd takes 1 to 22"))?,
+        ),
+        (Compression::Gzip, Some(level)) => PqCompression::GZIP(
+            u32::try_from(level)
+                .ok()
+                .and_then(|l| GzipLevel::try_new(l).ok())
+                .filter(|_| level <= 9)
+                .ok_or_else(|| format!("compression_level {level}: gzip takes 0 to 9"))?,
+        ),
+        (c, Some(_)) => {
+            return Err(format!(
+                "compression_level: {c:?} takes no level (zstd and gzip do)"
+            ));
+        }
+        (c, None) => codec(c),
+    };
+    if output.row_group_rows == 0 {
+        return Err("row_group_rows: must be at least 1".into());
+    }
+    Ok(properties(codec, output.row_group_rows)
+        .set_dictionary_enabled(output.dictionary)
+        .set_statistics_enabled(if output.statistics {
+            EnabledStatistics::Chunk
+        } else {
+            EnabledStatistics::None
+        })
+        .build())
+}
+
+fn codec(compression: Compression) -> PqCompression {
+    match compression {
         Compression::Snappy => PqCompression::SNAPPY,
         Compression::Zstd => PqCompression::ZSTD(ZstdLevel::default()),
         Compression::Gzip => PqCompression::GZIP(Default::default()),
         Compression::Lz4 => PqCompression::LZ4_RAW,
         Compression::None => PqCompression::UNCOMPRESSED,
-    };
+    }
+}
+
+fn properties(codec: PqCompression, row_group_rows: usize) -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(codec)
         .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_max_row_group_row_count(Some(1024 * 1024))
+        .set_max_row_group_row_count(Some(row_group_rows))
         .set_created_by(format!("dbsnaplake {}", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// Lets the async Arrow writer stream into an [`ObjectWriter`].

@@ -195,7 +195,7 @@ pub fn split_batch(
                     column_list(batch)
                 ),
             })?;
-            derive(col, s.func).map_err(|m| Error::Schema {
+            derive_key(col, s.func).map_err(|m| Error::Schema {
                 table: table.to_string(),
                 message: format!(
                     "partition {} from column {:?} in {file}: {m}",
@@ -264,7 +264,10 @@ fn column_list(batch: &RecordBatch) -> String {
 
 /// The key array of one partition function: Int32 for calendar functions
 /// (`date` as `yyyymmdd`), Utf8 for `value`.
-fn derive(col: &ArrayRef, func: PartitionFn) -> std::result::Result<ArrayRef, String> {
+pub(crate) fn derive_key(
+    col: &ArrayRef,
+    func: PartitionFn,
+) -> std::result::Result<ArrayRef, String> {
     if func == PartitionFn::Value {
         return cast(col, &DataType::Utf8).map_err(|e| e.to_string());
     }

@@ -1,15 +1,257 @@
-//! Schema checks shared by staging and compaction.
+//! Table schemas: one per table and run, decided over all its files.
 //!
-//! Files of one table must agree on column names and types (order included);
-//! nullability may differ, since every column is written as nullable.
+//! Files of one table may drift: a column missing from some files is null
+//! there, and types widen to one both sides cast to without loss (integers to
+//! wider integers, `float32` to `float64`, timestamps to the finer unit,
+//! strings and binaries to their large forms, decimals to a precision and
+//! scale that hold both). Anything else is a conflict, reported with the
+//! column and both files. The planner decides each table's [`TableSchema`]
+//! once (step 1.1) and every staging worker [`conform`]s its batches to it, so
+//! all staging and lake files of a table share one schema. Every column is
+//! written as nullable.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::job::PartitionSpec;
+
+/// The type both `a` and `b` widen to without loss, if there is one.
+pub fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    if a == b {
+        return Some(a.clone());
+    }
+    let int_rank = |t: &DataType| match t {
+        Int8 => Some((8, true)),
+        Int16 => Some((16, true)),
+        Int32 => Some((32, true)),
+        Int64 => Some((64, true)),
+        UInt8 => Some((8, false)),
+        UInt16 => Some((16, false)),
+        UInt32 => Some((32, false)),
+        UInt64 => Some((64, false)),
+        _ => None,
+    };
+    let signed = |bits: u32| match bits {
+        8 => Int8,
+        16 => Int16,
+        32 => Int32,
+        _ => Int64,
+    };
+    let unit_rank = |u: &TimeUnit| match u {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
+    };
+    match (a, b) {
+        (Null, t) | (t, Null) => Some(t.clone()),
+        _ if int_rank(a).is_some() && int_rank(b).is_some() => {
+            let ((ba, sa), (bb, sb)) = (int_rank(a)?, int_rank(b)?);
+            match (sa, sb) {
+                (true, true) | (false, false) => Some(if ba >= bb { a.clone() } else { b.clone() }),
+                // Signed with unsigned: a signed type wider than the unsigned one.
+                (true, false) if ba > bb => Some(a.clone()),
+                (false, true) if bb > ba => Some(b.clone()),
+                _ => {
+                    let need = ba.max(bb) * 2;
+                    (need <= 64).then(|| signed(need))
+                }
+            }
+        }
+        (Float16 | Float32, Float32 | Float64)
+        | (Float64, Float16 | Float32)
+        | (Float32, Float16) => Some(if a == &Float64 || b == &Float64 {
+            Float64
+        } else {
+            Float32
+        }),
+        (Timestamp(ua, za), Timestamp(ub, zb)) if za == zb => Some(Timestamp(
+            if unit_rank(ua) >= unit_rank(ub) {
+                *ua
+            } else {
+                *ub
+            },
+            za.clone(),
+        )),
+        (Utf8 | LargeUtf8, Utf8 | LargeUtf8) => Some(LargeUtf8),
+        (Binary | LargeBinary, Binary | LargeBinary) => Some(LargeBinary),
+        (Decimal128(pa, sa), Decimal128(pb, sb)) => {
+            let scale = (*sa).max(*sb);
+            let int_digits = (*pa as i16 - *sa as i16).max(*pb as i16 - *sb as i16);
+            let precision = int_digits + scale as i16;
+            (precision <= 38).then_some(Decimal128(precision as u8, scale))
+        }
+        _ => None,
+    }
+}
+
+/// One column of a [`TableSchema`], as recorded in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Arrow type, in Arrow's own notation (`Int64`, `Timestamp(µs)`, …).
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// The schema of one table over all its files, with the file each column's
+/// type was first seen in (to name both sides of a conflict).
+#[derive(Debug, Clone)]
+pub struct TableSchema {
+    table: String,
+    fields: Vec<Field>,
+    origin: Vec<String>,
+}
+
+impl TableSchema {
+    /// An empty schema of `table` (`*` for a snapshot without tables).
+    pub fn new(table: &str) -> Self {
+        TableSchema {
+            table: table.to_string(),
+            fields: Vec::new(),
+            origin: Vec::new(),
+        }
+    }
+
+    /// Adds the columns of one file: new columns are appended, known ones
+    /// widen; a type that cannot widen fails naming the column and both files.
+    pub fn add(&mut self, schema: &Schema, uri: &str) -> Result<()> {
+        for f in schema.fields() {
+            match self.fields.iter().position(|k| k.name() == f.name()) {
+                None => {
+                    self.fields
+                        .push(Field::new(f.name(), f.data_type().clone(), true));
+                    self.origin.push(uri.to_string());
+                }
+                Some(i) => {
+                    let known = self.fields[i].data_type();
+                    let Some(wide) = widen(known, f.data_type()) else {
+                        return Err(Error::Schema {
+                            table: self.table.clone(),
+                            message: format!(
+                                "column {:?} is {} in {} but {} in {uri}; the types do not widen to one",
+                                f.name(),
+                                known,
+                                self.origin[i],
+                                f.data_type()
+                            ),
+                        });
+                    };
+                    if &wide != known {
+                        self.fields[i] = Field::new(f.name(), wide, true);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema decided.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(self.fields.clone()))
+    }
+
+    /// The columns, as the plan records them.
+    pub fn columns(&self) -> Vec<Column> {
+        self.fields
+            .iter()
+            .map(|f| Column {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Reads back the columns a plan recorded for `table`.
+pub fn from_columns(table: &str, columns: &[Column]) -> Result<SchemaRef> {
+    let fields = columns
+        .iter()
+        .map(|c| {
+            c.data_type
+                .parse::<DataType>()
+                .map(|t| Field::new(&c.name, t, true))
+                .map_err(|e| Error::Schema {
+                    table: table.to_string(),
+                    message: format!(
+                        "column {:?}: unreadable type {:?} in the plan: {e}",
+                        c.name, c.data_type
+                    ),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Every table's schema, by table name.
+pub type TableSchemas = BTreeMap<String, Vec<Column>>;
+
+/// `batch` (read from `uri`) in the table's `schema`: columns in its order,
+/// widened where the file's type is narrower, null where the file lacks them.
+pub fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    table: &str,
+    uri: &str,
+) -> Result<RecordBatch> {
+    let same = batch.num_columns() == schema.fields().len()
+        && batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(schema.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+    if same {
+        return Ok(
+            RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                .expect("same columns, only nullability relaxed"),
+        );
+    }
+    let source = batch.schema();
+    if let Some(extra) = source
+        .fields()
+        .iter()
+        .find(|f| schema.field_with_name(f.name()).is_err())
+    {
+        return Err(Error::Schema {
+            table: table.to_string(),
+            message: format!(
+                "column {:?} of {uri} is not in the table's planned schema (the snapshot changed after planning?)",
+                extra.name()
+            ),
+        });
+    }
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast_with_options(c, f.data_type(), &options).map_err(|e| Error::Schema {
+                table: table.to_string(),
+                message: format!(
+                    "column {:?} of {uri}: {} does not widen to {}: {e}",
+                    f.name(),
+                    c.data_type(),
+                    f.data_type()
+                ),
+            }),
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns).expect("columns follow the schema"))
+}
 
 /// Fails, naming both files and the column, when `b` differs from `a`.
 pub fn check_same_schema(
@@ -85,7 +327,8 @@ pub fn drop_partition_names(batch: &RecordBatch, specs: &[PartitionSpec]) -> Rec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::datatypes::DataType;
+    use arrow::array::{Array, AsArray, Float32Array, Int32Array, StringArray};
+    use arrow::datatypes::{Float64Type, Int64Type};
 
     fn s(fields: &[(&str, DataType)]) -> SchemaRef {
         Arc::new(Schema::new(
@@ -124,5 +367,94 @@ mod tests {
             "table d/s/t: column \"x\" is in a.parquet but not in b.parquet"
         );
         check_same_schema("d/s/t", &a, "a.parquet", &a, "b.parquet").unwrap();
+    }
+
+    #[test]
+    fn widening_rules() {
+        use DataType::*;
+        assert_eq!(widen(&Int32, &Int64), Some(Int64));
+        assert_eq!(widen(&UInt32, &Int32), Some(Int64));
+        assert_eq!(widen(&UInt8, &Int32), Some(Int32));
+        assert_eq!(widen(&UInt64, &Int64), None);
+        assert_eq!(widen(&Float32, &Float64), Some(Float64));
+        assert_eq!(
+            widen(
+                &Timestamp(TimeUnit::Millisecond, None),
+                &Timestamp(TimeUnit::Microsecond, None)
+            ),
+            Some(Timestamp(TimeUnit::Microsecond, None))
+        );
+        assert_eq!(
+            widen(
+                &Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                &Timestamp(TimeUnit::Millisecond, None)
+            ),
+            None
+        );
+        assert_eq!(widen(&Utf8, &LargeUtf8), Some(LargeUtf8));
+        assert_eq!(
+            widen(&Decimal128(10, 2), &Decimal128(12, 4)),
+            Some(Decimal128(12, 4))
+        );
+        assert_eq!(widen(&Decimal128(38, 0), &Decimal128(10, 5)), None);
+        assert_eq!(widen(&Null, &Date32), Some(Date32));
+        assert_eq!(widen(&Int64, &Utf8), None);
+        assert_eq!(widen(&Int64, &Float64), None);
+    }
+
+    #[test]
+    fn drift_across_files_is_unified_and_conformed() {
+        let a = s(&[("id", DataType::Int32), ("x", DataType::Float32)]);
+        let b = s(&[
+            ("x", DataType::Float64),
+            ("id", DataType::Int64),
+            ("note", DataType::Utf8),
+        ]);
+        let mut t = TableSchema::new("d/s/t");
+        t.add(&a, "a.parquet").unwrap();
+        t.add(&b, "b.parquet").unwrap();
+        let cols = t.columns();
+        assert_eq!(
+            cols.iter()
+                .map(|c| (c.name.as_str(), c.data_type.as_str()))
+                .collect::<Vec<_>>(),
+            [("id", "Int64"), ("x", "Float64"), ("note", "Utf8")]
+        );
+        let schema = from_columns("d/s/t", &cols).unwrap();
+        assert_eq!(schema, t.schema());
+
+        let batch = RecordBatch::try_new(
+            a.clone(),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2])),
+                Arc::new(Float32Array::from(vec![0.5, 1.5])),
+            ],
+        )
+        .unwrap();
+        let out = conform(&batch, &schema, "d/s/t", "a.parquet").unwrap();
+        assert_eq!(out.schema(), schema);
+        assert_eq!(out.column(0).as_primitive::<Int64Type>().values(), &[1, 2]);
+        assert_eq!(
+            out.column(1).as_primitive::<Float64Type>().values(),
+            &[0.5, 1.5]
+        );
+        assert_eq!(out.column(2).null_count(), 2);
+
+        let mut t2 = TableSchema::new("d/s/t");
+        t2.add(&a, "a.parquet").unwrap();
+        let e = t2
+            .add(&s(&[("id", DataType::Utf8)]), "c.parquet")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "table d/s/t: column \"id\" is Int32 in a.parquet but Utf8 in c.parquet; the types do not widen to one"
+        );
+        let stray = RecordBatch::try_new(
+            s(&[("zzz", DataType::Utf8)]),
+            vec![Arc::new(StringArray::from(vec!["q"]))],
+        )
+        .unwrap();
+        let e = conform(&stray, &schema, "d/s/t", "z.parquet").unwrap_err();
+        assert!(e.to_string().contains("column \"zzz\" of z.parquet"), "{e}");
     }
 }

@@ -12,9 +12,10 @@ use tracing::{info, instrument};
 
 use super::{Run, WorkerOutput, worker_input, worker_output};
 use crate::error::{Error, Result};
+use crate::lake_file::{LakeFile, check_schema, extension};
 use crate::layout::GroupKind;
 use crate::manifest::DataFile;
-use crate::parquet_io::{FileWriter, Written, from_pq, open, writer_properties};
+use crate::parquet_io::{Written, from_pq, lake_writer_properties, open};
 use crate::schema::check_same_schema;
 use crate::sort::{BatchStream, Merger, SortKey};
 use crate::storage::join;
@@ -84,6 +85,10 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         })));
     }
     let (schema, _) = schema.expect("files is not empty");
+    check_schema(&run.job.output, &schema).map_err(|message| Error::Schema {
+        table: table_name.to_string(),
+        message,
+    })?;
     let key = SortKey::new(&schema, &spec.sort_by, table_name, &first.uri)?;
     let mut merger = Merger::new(schema.clone(), key, inputs).await?;
 
@@ -100,10 +105,12 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
     // every file's count is known (and recorded) before it is written.
     let rows_in = |i: u64| rows / n_out + u64::from(i < rows % n_out);
     let folder = join(&run.layout.datalake_table(table.as_deref()), &partition);
-    let props = writer_properties(run.job.output.compression);
+    let props =
+        lake_writer_properties(&run.job.output).map_err(|m| Error::Job(format!("output: {m}")))?;
 
     let mut written: Vec<Written> = Vec::new();
-    let mut current: Option<FileWriter> = None;
+    let ext = extension(&run.job.output);
+    let mut current: Option<LakeFile> = None;
     let result: Result<()> = async {
         while let Some(mut batch) = merger.next_batch().await? {
             while batch.num_rows() > 0 {
@@ -111,12 +118,13 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
                     Some(w) => w,
                     None => {
                         let i = written.len() as u64;
-                        let uri = join(&folder, &format!("{source_fp}-{i}.parquet"));
-                        let w = FileWriter::create_counted(
+                        let uri = join(&folder, &format!("{source_fp}-{i}.{ext}"));
+                        let w = LakeFile::create(
                             &run.store,
                             &uri,
                             schema.clone(),
-                            props.clone(),
+                            &run.job.output,
+                            &props,
                             rows_in(i),
                         );
                         current.insert(w.await?)
@@ -162,7 +170,14 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             ..DataFile::new(w.meta.uri, w.meta.size)
         })
         .collect();
-    let out = worker_output(run, GroupKind::DatalakeFileGroups, &input, &lake_files).await?;
+    let out = worker_output(
+        run,
+        GroupKind::DatalakeFileGroups,
+        &input,
+        &lake_files,
+        Default::default(),
+    )
+    .await?;
     info!(
         n = out.n,
         files = out.n_file,

@@ -26,6 +26,9 @@ pub mod plan_snapshot;
 pub mod stage;
 pub mod validate;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +37,7 @@ use crate::job::Job;
 use crate::layout::{GroupKind, Layout};
 use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary, write_manifest};
 use crate::storage::StorageRef;
+use crate::transform::{Pipeline, Transform};
 
 /// One run: the job, where its files go, and the storage they live in.
 #[derive(Debug, Clone)]
@@ -44,13 +48,47 @@ pub struct Run {
     pub layout: Layout,
     /// The storage every URI resolves in.
     pub store: StorageRef,
+    /// Transforms plugged in from Rust, by table (`*`: every table), applied
+    /// after the job's own.
+    plugged: BTreeMap<String, Vec<Arc<dyn Transform>>>,
 }
 
 impl Run {
     /// A run of `job` over `store`.
     pub fn new(job: Job, store: StorageRef) -> Self {
         let layout = Layout::new(&job.staging, &job.datalake);
-        Run { job, layout, store }
+        Run {
+            job,
+            layout,
+            store,
+            plugged: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a transform of your own to `table` (`database/schema/table`, or
+    /// `*` for every table), applied after the job's steps. Every process
+    /// running workers of the run (each Lambda) must add the same ones.
+    pub fn with_transform(mut self, table: &str, t: Arc<dyn Transform>) -> Self {
+        self.plugged.entry(table.to_string()).or_default().push(t);
+        self
+    }
+
+    /// The transform of `table`: the job's steps, then the plugged-in ones.
+    pub fn pipeline(&self, table: Option<&str>) -> Pipeline {
+        let name = table.unwrap_or("*");
+        let extra: Vec<Arc<dyn Transform>> = self
+            .plugged
+            .get(name)
+            .into_iter()
+            .chain(if name == "*" {
+                None
+            } else {
+                self.plugged.get("*")
+            })
+            .flatten()
+            .cloned()
+            .collect();
+        Pipeline::new(&self.job.table_spec(table).transform, &extra)
     }
 
     /// URI of the snapshot manifest summary: the job's, or the one step 0 writes.
@@ -174,8 +212,8 @@ async fn worker_output(
     out: GroupKind,
     input: &WorkerInput,
     written: &[DataFile],
+    mut details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<WorkerOutput> {
-    let mut details = serde_json::Map::new();
     details.insert("group".into(), input.n.into());
     details.insert(
         "source_fingerprint".into(),

@@ -3,18 +3,25 @@
 //! Writes `manifests/snapshot-file-groups/manifest-summary/manifest-summary-<n>.json`
 //! (+ data) for each group, `groups.json` (the Map's items) and `plan.json`
 //! (statistics, the chosen group size and why). Groups never mix tables.
+//! For Parquet snapshots it also decides each table's schema over the footers
+//! of all its files ([`crate::schema`]) and records it in `schemas.json`
+//! beside the plan, which every staging worker conforms its rows to.
 //! Planning the same snapshot with the same settings again is a no-op.
 
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::{Run, read_json, write_groups, write_json};
 use crate::error::{Error, Result};
 use crate::grouping::{FileStats, auto_group_size, best_fit_decreasing};
-use crate::job::GroupSize;
+use crate::job::{GroupSize, InputFormat};
+use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
-use crate::manifest::{fingerprint, read_manifest};
-use crate::storage::join;
+use crate::manifest::{DataFile, fingerprint, read_manifest};
+use crate::parquet_io::read_footer;
+use crate::schema::{TableSchema, TableSchemas, from_columns};
+use crate::storage::{join, relative};
 
 /// What step 1.1 decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +55,22 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
             "the snapshot manifest lists no file; nothing to convert",
         ));
     }
+    // A manifest may list files anywhere: none may lie where this run writes
+    // (staging would overwrite it, a lake file would be read as a snapshot).
+    for (field, folder) in [
+        ("staging", &run.job.staging),
+        ("datalake", &run.job.datalake),
+    ] {
+        if let Some(f) = files.iter().find(|f| relative(folder, &f.uri).is_some()) {
+            return Err(Error::bad_data(
+                &manifest_uri,
+                format!(
+                    "lists {}, which is inside the job's {field} folder ({folder}); a snapshot must not live where the lake is built",
+                    f.uri
+                ),
+            ));
+        }
+    }
     let snapshot_fingerprint = fingerprint(&files);
     let stats = FileStats::of(&files);
     let concurrency = run.job.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
@@ -64,6 +87,24 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         info!(groups = old.n_group, "snapshot already planned");
         return Ok(old);
     }
+    let parquet = run.job.source.dynamodb_export.is_none()
+        && matches!(run.job.source.format, None | Some(InputFormat::Parquet));
+    if parquet {
+        let schemas = table_schemas(run, &files).await?;
+        // Refuse a transform that cannot apply before any row is read.
+        for (table, columns) in &schemas {
+            let schema = from_columns(table, columns)?;
+            let name = (table != "*").then_some(table.as_str());
+            run.pipeline(name)
+                .schema(&schema)
+                .and_then(|out| check_schema(&run.job.output, &out))
+                .map_err(|message| Error::Schema {
+                    table: table.clone(),
+                    message,
+                })?;
+        }
+        write_json(run, &schemas_uri(run), &schemas).await?;
+    }
     let groups = best_fit_decreasing(&files, group_size, |f| f.table.clone());
     let items = write_groups(run, GroupKind::SnapshotFileGroups, &groups).await?;
     let groups_uri = run.layout.group_list(GroupKind::SnapshotFileGroups);
@@ -79,4 +120,38 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
     write_json(run, &plan_uri, &plan).await?;
     info!(groups = plan.n_group, group_size, reason = %plan.reason, "snapshot planned");
     Ok(plan)
+}
+
+/// Where step 1.1 records the tables' schemas.
+pub fn schemas_uri(run: &Run) -> String {
+    join(&run.layout.manifests(), "snapshot-file-groups/schemas.json")
+}
+
+/// Footers read at once while deciding schemas.
+const FOOTERS_AT_ONCE: usize = 32;
+
+/// Every table's schema over the footers of all its files, in manifest order.
+async fn table_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> {
+    let schemas: Vec<arrow::datatypes::Schema> = futures::stream::iter(files)
+        .map(|f| async move {
+            let meta = read_footer(&run.store, &f.uri, f.size).await?;
+            let m = meta.file_metadata();
+            parquet::arrow::parquet_to_arrow_schema(m.schema_descr(), m.key_value_metadata())
+                .map_err(|e| Error::parquet(&f.uri, e))
+        })
+        .buffered(FOOTERS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let mut tables: std::collections::BTreeMap<String, TableSchema> = Default::default();
+    for (f, schema) in files.iter().zip(&schemas) {
+        let name = f.table.as_deref().unwrap_or("*");
+        tables
+            .entry(name.to_string())
+            .or_insert_with(|| TableSchema::new(name))
+            .add(schema, &f.uri)?;
+    }
+    Ok(tables
+        .into_iter()
+        .map(|(name, t)| (name, t.columns()))
+        .collect())
 }

@@ -22,7 +22,8 @@ use tracing::{info, instrument};
 
 use super::import::dynamodb::check_count;
 use super::import::text_schema;
-use super::{Run, WorkerOutput, worker_input, worker_output};
+use super::plan_snapshot::schemas_uri;
+use super::{Run, WorkerOutput, read_json, worker_input, worker_output};
 use crate::error::{Error, Result};
 use crate::job::{Compression, InputFormat, TableSpec};
 use crate::layout::GroupKind;
@@ -31,9 +32,10 @@ use crate::parquet_io::{FileWriter, from_pq, open, writer_properties};
 use crate::partition::{PartitionPath, split_batch};
 use crate::read::dynamodb::{self, Columns};
 use crate::read::text;
-use crate::schema::{check_same_schema, drop_partition_names};
+use crate::schema::{TableSchemas, check_same_schema, conform, drop_partition_names, from_columns};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
 use crate::storage::join;
+use crate::transform::Pipeline;
 
 /// Arrow bytes a staging worker buffers before it writes sorted runs.
 pub const MEMORY_BUDGET: usize = 256 * 1024 * 1024;
@@ -70,6 +72,8 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         run,
         table: table.clone(),
         spec,
+        pipeline: run.pipeline(table.as_deref()),
+        filtered: 0,
         prefix: input.fingerprint.clone(),
         schema: None,
         buffers: BTreeMap::new(),
@@ -78,21 +82,26 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         written: Vec::new(),
         dynamodb_columns: None,
         text_schema: None,
+        planned_schema: None,
     };
     let mut read_records = 0u64;
     for f in files {
         read_records += stager.read_file(f).await?;
     }
     stager.flush().await?;
-    let written = stager.written;
+    let (written, filtered) = (stager.written, stager.filtered);
     let staged: u64 = written.iter().filter_map(|f| f.n_record).sum();
-    if staged != read_records {
+    if staged + filtered != read_records {
         return Err(Error::bad_data(
             group_uri,
-            format!("read {read_records} records but staged {staged}; nothing was recorded"),
+            format!(
+                "read {read_records} records but staged {staged} and filtered out {filtered}; nothing was recorded"
+            ),
         ));
     }
-    let out = worker_output(run, GroupKind::StagingFileGroups, &input, &written).await?;
+    let mut details = serde_json::Map::new();
+    details.insert(FILTERED_KEY.into(), filtered.into());
+    let out = worker_output(run, GroupKind::StagingFileGroups, &input, &written, details).await?;
     info!(
         n = out.n,
         files = out.n_file,
@@ -102,10 +111,18 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
     Ok(out)
 }
 
+/// Key of a staging file group summary's detail: records the table's
+/// filters removed.
+pub const FILTERED_KEY: &str = "n_filtered";
+
 struct Stager<'a> {
     run: &'a Run,
     table: Option<String>,
     spec: TableSpec,
+    /// The table's transform.
+    pipeline: Pipeline,
+    /// Records the transform filtered out.
+    filtered: u64,
     prefix: String,
     /// Schema of the first file (before partition columns are dropped), and its URI.
     schema: Option<(SchemaRef, String)>,
@@ -117,6 +134,9 @@ struct Stager<'a> {
     dynamodb_columns: Option<Arc<Columns>>,
     /// For NDJSON and CSV files: the table's schema, decided once.
     text_schema: Option<SchemaRef>,
+    /// For Parquet files: the table's schema as step 1.1 decided it (`None`
+    /// inside when the plan records none: every file must then agree).
+    planned_schema: Option<Option<SchemaRef>>,
 }
 
 /// Hands decoded batches from a blocking reader to the staging worker.
@@ -174,21 +194,42 @@ impl Stager<'_> {
                 format!("the manifest says {expected} records but the file holds {rows}"),
             ));
         }
-        let schema = builder.schema().clone();
-        match &self.schema {
-            Some((first, first_uri)) => {
-                check_same_schema(self.table_name(), first, first_uri, &schema, &f.uri)?
+        let planned = self.planned_schema().await?;
+        if planned.is_none() {
+            let schema = builder.schema().clone();
+            match &self.schema {
+                Some((first, first_uri)) => {
+                    check_same_schema(self.table_name(), first, first_uri, &schema, &f.uri)?
+                }
+                None => self.schema = Some((schema, f.uri.clone())),
             }
-            None => self.schema = Some((schema, f.uri.clone())),
         }
         let mut stream = builder
             .with_batch_size(READ_BATCH_ROWS)
             .build()
             .map_err(|e| from_pq(&f.uri, e))?;
         while let Some(batch) = stream.try_next().await.map_err(|e| from_pq(&f.uri, e))? {
+            let batch = match &planned {
+                Some(schema) => conform(&batch, schema, self.table_name(), &f.uri)?,
+                None => batch,
+            };
             self.add(batch, &f.uri).await?;
         }
         Ok(rows)
+    }
+
+    /// The table's schema recorded by step 1.1, read once per worker.
+    async fn planned_schema(&mut self) -> Result<Option<SchemaRef>> {
+        if self.planned_schema.is_none() {
+            let uri = schemas_uri(self.run);
+            let tables: Option<TableSchemas> = read_json(self.run, &uri).await?;
+            let schema = match tables.as_ref().and_then(|t| t.get(self.table_name())) {
+                Some(columns) => Some(from_columns(self.table_name(), columns)?),
+                None => None,
+            };
+            self.planned_schema = Some(schema);
+        }
+        Ok(self.planned_schema.clone().flatten())
     }
 
     /// Reads one DynamoDB JSON data file against the table's columns.
@@ -271,6 +312,23 @@ impl Stager<'_> {
             return Ok(());
         }
         let table = self.table_name().to_string();
+        let batch = if self.pipeline.is_empty() {
+            batch
+        } else {
+            let before = batch.num_rows() as u64;
+            let out = self
+                .pipeline
+                .apply(batch)
+                .map_err(|message| Error::Schema {
+                    table: table.clone(),
+                    message: format!("{message} (in {uri})"),
+                })?;
+            self.filtered += before - out.num_rows() as u64;
+            if out.num_rows() == 0 {
+                return Ok(());
+            }
+            out
+        };
         let split = split_batch(&batch, &self.spec.partition_by, &table, uri)?;
         for (path, part) in split.parts {
             let part = drop_partition_names(&part, &self.spec.partition_by);

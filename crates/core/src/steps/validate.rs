@@ -2,7 +2,9 @@
 //!
 //! Counts come from three independent places: the snapshot manifest (per
 //! table), the staging file group manifests (per table and partition) and the
-//! Parquet footers of the files actually in the lake (no data pages are read).
+//! Parquet footers of the files actually in the lake (no data pages are read;
+//! NDJSON and CSV lake files have no footer, so their datalake manifest rows
+//! count, for as long as the object keeps the size the worker recorded).
 //! The lake must hold exactly the files the compaction workers recorded, no
 //! more (a leftover of another run would double records) and no fewer.
 //! Contents are compared too: the [`Checksum`]s the staging workers recorded
@@ -20,11 +22,13 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
+use super::stage::FILTERED_KEY;
 use super::{Run, read_group_list, write_json};
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};
+use crate::lake_file::has_footer;
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, read_manifest};
+use crate::manifest::{DataFile, ManifestSummary, read_manifest};
 use crate::parquet_io::{footer_checksum, read_footer};
 use crate::storage::{file_name, relative};
 
@@ -59,6 +63,9 @@ pub struct TableCounts {
     pub snapshot_records: Option<u64>,
     /// Records staged.
     pub staging_records: u64,
+    /// Records the table's filters removed while staging.
+    #[serde(default)]
+    pub filtered_records: u64,
     /// Records in the lake.
     pub n_record: u64,
     /// Lake files.
@@ -121,13 +128,17 @@ fn table_name(t: &Option<String>) -> String {
 }
 
 /// Reads every manifest of a group list's output kind.
-async fn outputs(run: &Run, plan: GroupKind, out: GroupKind) -> Result<Vec<DataFile>> {
+async fn outputs(
+    run: &Run,
+    plan: GroupKind,
+    out: GroupKind,
+) -> Result<Vec<(ManifestSummary, Vec<DataFile>)>> {
     let items = read_group_list(run, plan).await?;
-    let lists: Vec<Vec<DataFile>> = futures::stream::iter(items)
+    futures::stream::iter(items)
         .map(|g| async move {
             let uri = run.layout.group_summary(out, g.n);
             match read_manifest(&run.store, &uri).await {
-                Ok((_, files)) => Ok(files),
+                Ok(manifest) => Ok(manifest),
                 Err(Error::NotFound { .. }) => Err(Error::Validation(format!(
                     "{} group {} has no output manifest ({uri}): its worker has not finished",
                     plan.folder(),
@@ -138,8 +149,7 @@ async fn outputs(run: &Run, plan: GroupKind, out: GroupKind) -> Result<Vec<DataF
         })
         .buffered(CONCURRENCY)
         .try_collect()
-        .await?;
-    Ok(lists.into_iter().flatten().collect())
+        .await
 }
 
 /// Validates the lake; writes the result and, when valid, `_SUCCESS`.
@@ -167,13 +177,20 @@ pub async fn validate(run: &Run) -> Result<Validation> {
         })
         .collect();
     let mut partitions: BTreeMap<(String, String), PartitionCounts> = BTreeMap::new();
-    for f in outputs(
+    let staged = outputs(
         run,
         GroupKind::SnapshotFileGroups,
         GroupKind::StagingFileGroups,
     )
-    .await?
-    {
+    .await?;
+    for (summary, _) in &staged {
+        let table = summary.details.get("table").and_then(|t| t.as_str());
+        let filtered = summary.details.get(FILTERED_KEY).and_then(|n| n.as_u64());
+        if let Some(t) = tables.get_mut(table.unwrap_or("*")) {
+            t.filtered_records += filtered.unwrap_or(0);
+        }
+    }
+    for f in staged.into_iter().flat_map(|(_, files)| files) {
         let key = (
             table_name(&f.table),
             f.partition.clone().unwrap_or_default(),
@@ -183,15 +200,17 @@ pub async fn validate(run: &Run) -> Result<Validation> {
         add(&mut p.staging_checksum, first, f.checksum);
         p.staging_records += f.n_record.unwrap_or(0);
     }
-    let expected: BTreeSet<String> = outputs(
+    let recorded: BTreeMap<String, DataFile> = outputs(
         run,
         GroupKind::PartitionFileGroups,
         GroupKind::DatalakeFileGroups,
     )
     .await?
     .into_iter()
-    .map(|f| f.uri)
+    .flat_map(|(_, files)| files)
+    .map(|f| (f.uri.clone(), f))
     .collect();
+    let expected: BTreeSet<String> = recorded.keys().cloned().collect();
 
     let root = run.layout.datalake_root();
     let listed: Vec<_> = run
@@ -208,11 +227,20 @@ pub async fn validate(run: &Run) -> Result<Validation> {
             "{missing}: written by a compaction worker but missing from the lake"
         ));
     }
+    let recorded = &recorded;
     let footers: Vec<(String, u64, u64, Option<Checksum>)> = futures::stream::iter(listed)
         .map(|m| async move {
-            let footer = read_footer(&run.store, &m.uri, m.size).await?;
-            let rows = footer.file_metadata().num_rows() as u64;
-            Ok::<_, Error>((m.uri, m.size, rows, footer_checksum(&footer)))
+            if has_footer(&m.uri) {
+                let footer = read_footer(&run.store, &m.uri, m.size).await?;
+                let rows = footer.file_metadata().num_rows() as u64;
+                return Ok::<_, Error>((m.uri, m.size, rows, footer_checksum(&footer)));
+            }
+            // Text has no footer: trust the manifest row only while the
+            // object is still the size the worker wrote.
+            Ok(match recorded.get(&m.uri) {
+                Some(f) if f.size == m.size => (m.uri, m.size, f.n_record.unwrap_or(0), f.checksum),
+                _ => (m.uri, m.size, 0, None),
+            })
         })
         .buffered(CONCURRENCY)
         .try_collect()
@@ -273,12 +301,19 @@ pub async fn validate(run: &Run) -> Result<Validation> {
     }
     for t in tables.values() {
         if let Some(s) = t.snapshot_records
-            && s != t.n_record
+            && s != t.n_record + t.filtered_records
         {
-            errors.push(format!(
-                "table {}: {} records in the lake but {s} in the snapshot manifest",
-                t.table, t.n_record
-            ));
+            errors.push(if t.filtered_records > 0 {
+                format!(
+                    "table {}: {} records in the lake and {} filtered out, but {s} in the snapshot manifest",
+                    t.table, t.n_record, t.filtered_records
+                )
+            } else {
+                format!(
+                    "table {}: {} records in the lake but {s} in the snapshot manifest",
+                    t.table, t.n_record
+                )
+            });
         }
     }
     let result = Validation {

@@ -357,6 +357,19 @@ struct S3Writer {
     metadata: Option<HashMap<String, String>>,
 }
 
+/// The Content-Type of an object we write, by its extension.
+fn content_type(key: &str) -> Option<String> {
+    let t = match key.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("parquet") => "application/vnd.apache.parquet",
+        Some("json") => "application/json",
+        Some("ndjson") => "application/x-ndjson",
+        Some("csv") => "text/csv",
+        Some("gz") => "application/gzip",
+        _ => return None,
+    };
+    Some(t.to_string())
+}
+
 impl S3Writer {
     async fn upload_part(&mut self, data: Bytes) -> Result<()> {
         let s = &self.store;
@@ -369,6 +382,7 @@ impl S3Writer {
                     .bucket(&self.bucket)
                     .key(&self.key)
                     .set_metadata(self.metadata.clone())
+                    .set_content_type(content_type(&self.key))
                     .set_server_side_encryption(s.sse())
                     .set_ssekms_key_id(s.kms_key_id.clone())
                     .set_expected_bucket_owner(s.owner.clone())
@@ -431,6 +445,7 @@ impl S3Writer {
                 .bucket(&self.bucket)
                 .key(&self.key)
                 .set_metadata(self.metadata.clone())
+                .set_content_type(content_type(&self.key))
                 .body(ByteStream::from(data))
                 .set_server_side_encryption(s.sse())
                 .set_ssekms_key_id(s.kms_key_id.clone())
