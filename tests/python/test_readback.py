@@ -195,3 +195,34 @@ def test_csv_output_refuses_nested_columns(tmp_path):
     assert out.stderr.strip().splitlines()[-1] == (
         'error: table *: CSV output cannot hold column "tags" of type List(Utf8); drop it or write NDJSON or Parquet')
     assert not (tmp_path / "lake/_SUCCESS").exists()
+
+
+def test_delta_output_reads_back_in_deltalake(tmp_path):
+    from deltalake import DeltaTable
+
+    spec = {"tables": {"*": {
+        "partition_by": [{"name": "year", "from": "order_time", "fn": "year"},
+                         {"name": "region", "from": "region", "fn": "value"}],
+        "sort_by": [{"column": "order_time", "descending": True}]}},
+        "output": {"format": "delta", "compression": "zstd"}}
+    lake = make_lake(tmp_path, ["mydb/public/orders", "mydb/public/items"], rows=6_000, extra=spec)
+    for t in ["mydb/public/orders", "mydb/public/items"]:
+        dt = DeltaTable(str(lake / t))
+        assert dt.version() == 0
+        assert dt.metadata().partition_columns == ["year", "region"]
+        assert len(dt.file_uris()) == len(lake_files(lake / t))
+        got = dt.to_pyarrow_table().to_pylist()
+        got.sort(key=lambda r: r["order_id"])
+        src = source(tmp_path, t).to_pylist()
+        assert len(got) == len(src) == 6_000
+        for want, have in zip(src, got):
+            region = want.pop("region")
+            assert have.pop("region") == (region or None), want["order_id"]
+            assert have.pop("year") == f"{want['order_time']:%Y}"
+            assert have == want, want["order_id"]
+    # The log is written once: a rerun keeps version 0 as it was.
+    log = lake / "mydb/public/orders/_delta_log/00000000000000000000.json"
+    before = log.read_bytes()
+    cli("run", "--job", str(tmp_path / "job.json"))
+    assert log.read_bytes() == before
+    assert not (lake / "mydb/public/orders/_delta_log/00000000000000000001.json").exists()

@@ -296,7 +296,8 @@ impl<'de> Deserialize<'de> for GroupSize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
-    /// File format of the lake: `parquet` (default), `ndjson` or `csv`.
+    /// File format of the lake: `parquet` (default), `delta` (Parquet plus
+    /// a Delta Lake log per table), `ndjson` or `csv`.
     #[serde(default)]
     pub format: OutputFormat,
     /// For `ndjson` and `csv`: gzip every file (`.ndjson.gz`, `.csv.gz`).
@@ -352,6 +353,8 @@ pub enum OutputFormat {
     Ndjson,
     /// Comma-separated values with a header line (no nested columns).
     Csv,
+    /// Parquet files plus one Delta Lake commit per table after validation.
+    Delta,
 }
 
 /// Parquet compression codecs.
@@ -463,7 +466,12 @@ impl Job {
         }
         crate::parquet_io::lake_writer_properties(&self.output)
             .map_err(|m| Error::Job(format!("output: {m}")))?;
-        if self.output.gzip && self.output.format == OutputFormat::Parquet {
+        if self.output.gzip
+            && matches!(
+                self.output.format,
+                OutputFormat::Parquet | OutputFormat::Delta
+            )
+        {
             return Err(Error::Job(
                 "output.gzip: goes with \"ndjson\" or \"csv\" (Parquet compresses with `compression`)".into(),
             ));

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod checksum;
+pub mod delta;
 pub mod error;
 pub mod generate;
 pub mod grouping;

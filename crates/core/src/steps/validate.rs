@@ -26,11 +26,12 @@ use super::stage::FILTERED_KEY;
 use super::{Run, read_group_list, write_json};
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};
+use crate::job::OutputFormat;
 use crate::lake_file::has_footer;
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, ManifestSummary, read_manifest};
 use crate::parquet_io::{footer_checksum, read_footer};
-use crate::storage::{file_name, relative};
+use crate::storage::relative;
 
 /// Footers and manifests read at once.
 const CONCURRENCY: usize = 32;
@@ -218,7 +219,13 @@ pub async fn validate(run: &Run) -> Result<Validation> {
         .list(&root)
         .await?
         .into_iter()
-        .filter(|m| !file_name(&m.uri).starts_with('_') && !file_name(&m.uri).starts_with('.'))
+        .filter(|m| {
+            // Markers, logs (`_delta_log/`) and hidden temporaries are not data.
+            relative(&root, &m.uri)
+                .unwrap_or(&m.uri)
+                .split('/')
+                .all(|seg| !seg.starts_with('_') && !seg.starts_with('.'))
+        })
         .collect();
     let mut errors = Vec::new();
     let seen: BTreeSet<String> = listed.iter().map(|m| m.uri.clone()).collect();
@@ -325,6 +332,10 @@ pub async fn validate(run: &Run) -> Result<Validation> {
     };
     write_json(run, &run.layout.validate_result(), &result).await?;
     let marker = run.layout.success_marker();
+    if result.valid && run.job.output.format == OutputFormat::Delta {
+        let files: Vec<DataFile> = recorded.values().cloned().collect();
+        crate::delta::commit(run, &files).await?;
+    }
     if result.valid {
         let body = serde_json::json!({
             "snapshot_manifest": result.snapshot_manifest,
