@@ -215,6 +215,7 @@ async fn the_pipeline_runs_on_s3_uris() {
         head.metadata().unwrap()["n_record"],
         first.num_rows().to_string()
     );
+    assert_eq!(head.content_type(), Some("application/vnd.apache.parquet"));
     let batches: Vec<RecordBatch> = lake.into_iter().map(|(_, b, _)| b).collect();
     assert_same_rows(&sorted_by_id(&source), &sorted_by_id(&batches));
 
