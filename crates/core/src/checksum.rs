@@ -127,11 +127,15 @@ fn fold_column(col: &ArrayRef, rows: &mut [u64]) -> Result<(), ArrowError> {
         // Fixed-width values: hash each value's bytes straight from the buffer.
         let data = col.to_data();
         let values = &data.buffers()[0].as_slice()[data.offset() * width..];
-        let cells = values
-            .chunks_exact(width)
-            .enumerate()
-            .map(|(i, v)| col.is_valid(i).then_some(v));
-        fold_cells(rows, cells);
+        let cells = values.chunks_exact(width);
+        if col.null_count() == 0 {
+            fold_cells(rows, cells.map(Some));
+        } else {
+            fold_cells(
+                rows,
+                cells.enumerate().map(|(i, v)| col.is_valid(i).then_some(v)),
+            );
+        }
         return Ok(());
     }
     match dt {

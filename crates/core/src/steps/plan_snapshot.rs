@@ -19,7 +19,7 @@ use crate::job::{GroupSize, InputFormat};
 use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest};
-use crate::parquet_io::read_footer;
+use crate::parquet_io::open;
 use crate::schema::{TableSchema, TableSchemas, from_columns};
 use crate::storage::{join, relative};
 
@@ -132,12 +132,11 @@ const FOOTERS_AT_ONCE: usize = 32;
 
 /// Every table's schema over the footers of all its files, in manifest order.
 async fn table_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> {
-    let schemas: Vec<arrow::datatypes::Schema> = futures::stream::iter(files)
+    let schemas: Vec<arrow::datatypes::SchemaRef> = futures::stream::iter(files)
         .map(|f| async move {
-            let meta = read_footer(&run.store, &f.uri, f.size).await?;
-            let m = meta.file_metadata();
-            parquet::arrow::parquet_to_arrow_schema(m.schema_descr(), m.key_value_metadata())
-                .map_err(|e| Error::parquet(&f.uri, e))
+            // Read as staging will (a file changed since the manifest fails here).
+            let builder = open(&run.store, &f.uri, f.size, f.etag.as_deref()).await?;
+            Ok::<_, Error>(builder.schema().clone())
         })
         .buffered(FOOTERS_AT_ONCE)
         .try_collect()
