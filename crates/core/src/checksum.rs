@@ -15,7 +15,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, GenericListArray, OffsetSizeTrait, RecordBatch};
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::row::{RowConverter, SortField};
@@ -120,6 +120,29 @@ fn fold_cells<'a>(rows: &mut [u64], cells: impl Iterator<Item = Option<&'a [u8]>
     }
 }
 
+/// Folds each list of `list` into its row's hash: its length, then the
+/// hashes of its elements in order.
+fn fold_list<O: OffsetSizeTrait>(
+    rows: &mut [u64],
+    list: &GenericListArray<O>,
+) -> Result<(), ArrowError> {
+    let elements = cell_hashes(list.values())?;
+    let offsets = list.value_offsets();
+    for (i, row) in rows.iter_mut().enumerate() {
+        if list.is_null(i) {
+            fold(row, NULL);
+            continue;
+        }
+        let (a, b) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+        let mut h = (b - a) as u64;
+        for e in &elements[a..b] {
+            fold(&mut h, *e);
+        }
+        fold(row, finalize(h));
+    }
+    Ok(())
+}
+
 /// Folds each cell of `col` into its row's hash.
 fn fold_column(col: &ArrayRef, rows: &mut [u64]) -> Result<(), ArrowError> {
     let dt = col.data_type();
@@ -161,6 +184,8 @@ fn fold_column(col: &ArrayRef, rows: &mut [u64]) -> Result<(), ArrowError> {
         DataType::Binary => fold_cells(rows, col.as_binary::<i32>().iter()),
         DataType::LargeBinary => fold_cells(rows, col.as_binary::<i64>().iter()),
         DataType::BinaryView => fold_cells(rows, col.as_binary_view().iter()),
+        DataType::List(_) => fold_list(rows, col.as_list::<i32>())?,
+        DataType::LargeList(_) => fold_list(rows, col.as_list::<i64>())?,
         _ => {
             // Nested and dictionary columns: their row-format encoding is a
             // canonical byte form of each value (nulls included).
