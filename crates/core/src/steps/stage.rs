@@ -25,10 +25,10 @@ use super::import::text_schema;
 use super::plan_snapshot::schemas_uri;
 use super::{Run, WorkerOutput, read_json, worker_input, worker_output};
 use crate::error::{Error, Result};
-use crate::job::{Compression, InputFormat, TableSpec};
+use crate::job::{InputFormat, TableSpec};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, read_manifest, read_summary};
-use crate::parquet_io::{FileWriter, from_pq, open, writer_properties};
+use crate::parquet_io::{FileWriter, from_pq, open, staging_writer_properties};
 use crate::partition::{PartitionPath, split_batch};
 use crate::read::dynamodb::{self, Columns};
 use crate::read::text;
@@ -368,7 +368,7 @@ impl Stager<'_> {
                 &self.run.store,
                 &uri,
                 schema,
-                writer_properties(Compression::Snappy),
+                staging_writer_properties(),
                 order.len() as u64,
             )
             .await?;
