@@ -4,10 +4,20 @@
 //! place on finish, so a reader (or a crash) never sees half a file. Listing
 //! skips hidden files (names starting with `.`), which is where those
 //! temporaries live.
+//!
+//! Durability: a data file (a staging or lake file, written with object
+//! metadata) is renamed into place without waiting for the disk; its fsync is
+//! deferred to the next plain write (a manifest, a plan, `_SUCCESS`: every
+//! commit point), which first syncs every deferred file, then itself. So no
+//! commit ever names a file that is not on disk, and the workers do not wait
+//! for the disk once per file (that cost ~6% of a local run). After a power
+//! loss, an uncommitted data file may hold garbage; nothing reads it, and the
+//! rerun of its group rewrites it.
 
 use std::io::SeekFrom;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
@@ -21,6 +31,29 @@ use crate::error::{Error, Result};
 /// Files in a local folder.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalStore;
+
+/// Data files renamed into place whose fsync is deferred (see the module docs).
+static UNSYNCED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Syncs every deferred data file to disk.
+async fn sync_deferred() -> Result<()> {
+    let paths = std::mem::take(&mut *UNSYNCED.lock().expect("not poisoned"));
+    if paths.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        for p in paths {
+            match std::fs::File::open(&p).and_then(|f| f.sync_data()) {
+                // Deleted or replaced since (a clean, an overwrite): nothing to keep.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                r => r.map_err(|e| Error::io(&p.to_string_lossy(), e))?,
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("syncing written files: {e}")))?
+}
 
 fn path_of(uri: &str) -> PathBuf {
     PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri))
@@ -94,32 +127,16 @@ impl Storage for LocalStore {
     }
 
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
-        let target = path_of(uri);
-        let dir = target
-            .parent()
-            .ok_or_else(|| Error::bad_data(uri, "not a file path"))?;
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| Error::io(uri, e))?;
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(
-            ".{name}.tmp-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| Error::io(uri, e))?;
-        Ok(Box::new(LocalWriter {
-            uri: uri.to_string(),
-            target,
-            tmp,
-            file: Some(BufWriter::with_capacity(1 << 20, file)),
-        }))
+        open_writer(uri, false).await
+    }
+
+    /// Data files: their fsync is deferred to the next commit.
+    async fn writer_with_metadata(
+        &self,
+        uri: &str,
+        _metadata: Vec<(String, String)>,
+    ) -> Result<Box<dyn ObjectWriter>> {
+        open_writer(uri, true).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
@@ -171,11 +188,45 @@ fn walk(dir: &Path, uri: &str, out: &mut Vec<ObjectMeta>) -> Result<()> {
     Ok(())
 }
 
+/// A writer of `uri` through a hidden temporary; with `deferred_sync`, a
+/// data file whose fsync waits for the next commit.
+async fn open_writer(uri: &str, deferred_sync: bool) -> Result<Box<dyn ObjectWriter>> {
+    let target = path_of(uri);
+    let dir = target
+        .parent()
+        .ok_or_else(|| Error::bad_data(uri, "not a file path"))?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Error::io(uri, e))?;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| Error::io(uri, e))?;
+    Ok(Box::new(LocalWriter {
+        uri: uri.to_string(),
+        target,
+        tmp,
+        file: Some(BufWriter::with_capacity(1 << 20, file)),
+        deferred_sync,
+    }))
+}
+
 struct LocalWriter {
     uri: String,
     target: PathBuf,
     tmp: PathBuf,
     file: Option<BufWriter<tokio::fs::File>>,
+    /// A data file: fsync at the next commit, not now.
+    deferred_sync: bool,
 }
 
 #[async_trait]
@@ -197,11 +248,20 @@ impl ObjectWriter for LocalWriter {
             .ok_or_else(|| Error::bad_data(&self.uri, "finish called twice"))?;
         f.flush().await.map_err(|e| Error::io(&self.uri, e))?;
         let f = f.into_inner();
-        f.sync_data().await.map_err(|e| Error::io(&self.uri, e))?;
+        if !self.deferred_sync {
+            sync_deferred().await?;
+            f.sync_data().await.map_err(|e| Error::io(&self.uri, e))?;
+        }
         drop(f);
         tokio::fs::rename(&self.tmp, &self.target)
             .await
             .map_err(|e| Error::io(&self.uri, e))?;
+        if self.deferred_sync {
+            UNSYNCED
+                .lock()
+                .expect("not poisoned")
+                .push(self.target.clone());
+        }
         let m = tokio::fs::metadata(&self.target)
             .await
             .map_err(|e| Error::io(&self.uri, e))?;
@@ -265,6 +325,26 @@ mod tests {
         assert!(s.head(&uri).await.unwrap().is_none());
         let e = s.get(&uri).await.unwrap_err();
         assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn data_files_are_synced_before_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap().to_string();
+        let s = LocalStore;
+        let data = format!("{root}/part/f.parquet");
+        let mut w = s.writer_with_metadata(&data, Vec::new()).await.unwrap();
+        w.write(Bytes::from_static(b"rows")).await.unwrap();
+        w.finish().await.unwrap();
+        assert_eq!(s.get(&data).await.unwrap(), Bytes::from_static(b"rows"));
+        let pending = |p: &Path| UNSYNCED.lock().unwrap().iter().any(|u| u == p);
+        s.put(&format!("{root}/manifest.json"), Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert!(
+            !pending(&path_of(&data)),
+            "a commit left a data file unsynced"
+        );
     }
 
     #[tokio::test]
