@@ -254,16 +254,16 @@ impl Storage for Crashing {
         self.inner.put(uri, data).await
     }
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
-        self.writer_with_metadata(uri, Vec::new()).await
+        self.data_writer(uri, Vec::new()).await
     }
-    async fn writer_with_metadata(
+    async fn data_writer(
         &self,
         uri: &str,
         metadata: Vec<(String, String)>,
     ) -> Result<Box<dyn ObjectWriter>> {
         self.alive()?;
         Ok(Box::new(CrashingWriter {
-            inner: Some(self.inner.writer_with_metadata(uri, metadata).await?),
+            inner: Some(self.inner.data_writer(uri, metadata).await?),
             left: self.left.clone(),
             writes: self.writes.clone(),
         }))

@@ -17,7 +17,7 @@ use parquet::file::properties::WriterProperties;
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::job::{Output, OutputFormat};
-use crate::parquet_io::{FileWriter, OBJECT_N_RECORD_KEY, Written};
+use crate::parquet_io::{FileWriter, Written, check_announced, counted_sink};
 use crate::storage::{ObjectWriter, StorageRef};
 
 /// The file extension of lake files in `output`'s format.
@@ -74,20 +74,17 @@ impl LakeFile {
             OutputFormat::Parquet | OutputFormat::Delta => LakeFile::Parquet(
                 FileWriter::create_counted(store, uri, schema, props.clone(), n_record).await?,
             ),
-            format => {
-                let meta = vec![(OBJECT_N_RECORD_KEY.to_string(), n_record.to_string())];
-                LakeFile::Text(TextWriter {
-                    uri: uri.to_string(),
-                    sink: store.writer_with_metadata(uri, meta).await?,
-                    csv: format == OutputFormat::Csv,
-                    gzip: output
-                        .gzip
-                        .then(|| GzEncoder::new(Vec::new(), flate2::Compression::default())),
-                    rows: 0,
-                    expected_rows: n_record,
-                    checksum: Checksum::default(),
-                })
-            }
+            format => LakeFile::Text(TextWriter {
+                uri: uri.to_string(),
+                sink: counted_sink(store, uri, n_record).await?,
+                csv: format == OutputFormat::Csv,
+                gzip: output
+                    .gzip
+                    .then(|| GzEncoder::new(Vec::new(), flate2::Compression::default())),
+                rows: 0,
+                expected_rows: n_record,
+                checksum: Checksum::default(),
+            }),
         })
     }
 
@@ -170,12 +167,9 @@ impl TextWriter {
     }
 
     async fn finish(mut self) -> Result<Written> {
-        if self.rows != self.expected_rows {
+        if let Err(e) = check_announced(&self.uri, self.rows, self.expected_rows) {
             self.sink.abort().await.ok();
-            return Err(Error::Internal(format!(
-                "{}: {} rows written where {} were announced; nothing was published",
-                self.uri, self.rows, self.expected_rows
-            )));
+            return Err(e);
         }
         if let Some(gz) = self.gzip.take() {
             let rest = match gz.finish() {
@@ -196,5 +190,55 @@ impl TextWriter {
             n_record: self.rows,
             checksum: self.checksum,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::parquet_io::lake_writer_properties;
+    use crate::storage::Stores;
+
+    #[tokio::test]
+    async fn only_a_file_with_the_announced_row_count_is_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: StorageRef = Arc::new(Stores::local());
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let ids = Arc::new(Int64Array::from(vec![1, 2]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![ids]).unwrap();
+        for format in [
+            OutputFormat::Parquet,
+            OutputFormat::Ndjson,
+            OutputFormat::Csv,
+        ] {
+            let output = Output {
+                format,
+                ..Output::default()
+            };
+            let props = lake_writer_properties(&output).unwrap();
+            let uri = format!("{}/f.{}", dir.path().display(), extension(&output));
+            for announced in [3, 2] {
+                let mut w =
+                    LakeFile::create(&store, &uri, schema.clone(), &output, &props, announced)
+                        .await
+                        .unwrap();
+                w.write(&batch).await.unwrap();
+                let done = w.finish().await;
+                let published = store.head(&uri).await.unwrap();
+                if announced == 2 {
+                    assert_eq!(done.unwrap().n_record, 2);
+                    assert!(published.is_some(), "{uri} was not published");
+                } else {
+                    let e = done.unwrap_err().to_string();
+                    assert!(e.contains("2 rows written where 3 were announced"), "{e}");
+                    assert!(published.is_none(), "{uri} was published");
+                }
+            }
+        }
     }
 }

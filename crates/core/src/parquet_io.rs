@@ -283,6 +283,28 @@ impl AsyncFileWriter for Sink {
     }
 }
 
+/// Starts the data file `uri`, which will hold `n_record` rows: the count
+/// goes into the object's metadata.
+pub(crate) async fn counted_sink(
+    store: &StorageRef,
+    uri: &str,
+    n_record: u64,
+) -> Result<Box<dyn ObjectWriter>> {
+    let meta = vec![(OBJECT_N_RECORD_KEY.to_string(), n_record.to_string())];
+    store.data_writer(uri, meta).await
+}
+
+/// Refuses to publish `uri` when `rows` were written where `expected` were
+/// announced (in the object's metadata).
+pub(crate) fn check_announced(uri: &str, rows: u64, expected: u64) -> Result<()> {
+    if rows == expected {
+        return Ok(());
+    }
+    Err(Error::Internal(format!(
+        "{uri}: {rows} rows written where {expected} were announced; nothing was published"
+    )))
+}
+
 /// A Parquet file being written to storage.
 pub struct FileWriter {
     uri: String,
@@ -324,8 +346,7 @@ impl FileWriter {
         props: WriterProperties,
         n_record: u64,
     ) -> Result<FileWriter> {
-        let meta = vec![(OBJECT_N_RECORD_KEY.to_string(), n_record.to_string())];
-        let sink = store.writer_with_metadata(uri, meta).await?;
+        let sink = counted_sink(store, uri, n_record).await?;
         Self::start(sink, uri, schema, props, Some(n_record))
     }
 
@@ -372,13 +393,10 @@ impl FileWriter {
     /// Writes the footer and publishes the object.
     pub async fn finish(mut self) -> Result<Written> {
         if let Some(expected) = self.expected_rows
-            && expected != self.rows
+            && let Err(e) = check_announced(&self.uri, self.rows, expected)
         {
-            let (uri, rows) = (self.uri.clone(), self.rows);
             self.abort().await;
-            return Err(Error::Internal(format!(
-                "{uri}: {rows} rows written where {expected} were announced; nothing was published"
-            )));
+            return Err(e);
         }
         self.inner.append_key_value_metadata(KeyValue::new(
             N_RECORD_KEY.to_string(),

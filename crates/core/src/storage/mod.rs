@@ -82,9 +82,12 @@ pub trait Storage: Send + Sync + Debug {
     }
     /// Starts a streaming write.
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>>;
-    /// Starts a streaming write of an object carrying user `metadata`
-    /// (S3 object metadata; local files have none and ignore it).
-    async fn writer_with_metadata(
+    /// Starts a streaming write of a data file (a staging or lake file)
+    /// carrying user `metadata` (S3 object metadata; local files have none and
+    /// ignore it). A store may make a data file durable lazily, but must make
+    /// it durable before any later [`writer`](Self::writer) or
+    /// [`put`](Self::put) (the commits: manifests, plans, `_SUCCESS`) finishes.
+    async fn data_writer(
         &self,
         uri: &str,
         metadata: Vec<(String, String)>,
@@ -196,12 +199,12 @@ impl Storage for Stores {
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
         self.pick(uri)?.writer(uri).await
     }
-    async fn writer_with_metadata(
+    async fn data_writer(
         &self,
         uri: &str,
         metadata: Vec<(String, String)>,
     ) -> Result<Box<dyn ObjectWriter>> {
-        self.pick(uri)?.writer_with_metadata(uri, metadata).await
+        self.pick(uri)?.data_writer(uri, metadata).await
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.pick(prefix)?.list(prefix).await

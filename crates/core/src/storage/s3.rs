@@ -273,10 +273,10 @@ impl Storage for S3Store {
     }
 
     async fn writer(&self, uri: &str) -> Result<Box<dyn ObjectWriter>> {
-        self.writer_with_metadata(uri, Vec::new()).await
+        self.data_writer(uri, Vec::new()).await
     }
 
-    async fn writer_with_metadata(
+    async fn data_writer(
         &self,
         uri: &str,
         metadata: Vec<(String, String)>,
