@@ -7,10 +7,11 @@
 //!
 //! Durability: a data file (a staging or lake file, written with
 //! [`Storage::data_writer`]) is renamed into place without waiting for the
-//! disk; its fsync is deferred to the next plain write (a manifest, a plan,
-//! `_SUCCESS`: every commit point), which first syncs every deferred file, then
-//! itself. So no commit ever names a file that is not on disk, and the workers
-//! do not wait for the disk once per file (that cost ~6% of a local run). After
+//! disk; its fsync starts in the background at once, and the next plain write
+//! (a manifest, a plan, `_SUCCESS`: every commit point) first waits for every
+//! such fsync, then syncs itself. So no commit ever names a file that is not on
+//! disk, the workers do not wait for the disk once per file, and the disk
+//! writes while the workers compute instead of all at once at a commit. After
 //! a power loss, an uncommitted data file may hold garbage; nothing reads it,
 //! and the rerun of its group rewrites it.
 
@@ -32,39 +33,35 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalStore;
 
-/// Data files renamed into place whose fsync is deferred (see the module docs).
-static UNSYNCED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// A data file's fsync, running in the background since the file was renamed
+/// into place.
+type Syncing = (PathBuf, tokio::task::JoinHandle<std::io::Result<()>>);
 
-/// Syncs every deferred data file to disk.
+/// Data files whose fsync has not been awaited yet (see the module docs).
+static SYNCING: Mutex<Vec<Syncing>> = Mutex::new(Vec::new());
+
+/// Waits until every data file written so far is on disk.
 async fn sync_deferred() -> Result<()> {
-    let paths = std::mem::take(&mut *UNSYNCED.lock().expect("not poisoned"));
-    if paths.is_empty() {
-        return Ok(());
-    }
-    tokio::task::spawn_blocking(move || sync_each(paths, &UNSYNCED))
-        .await
-        .map_err(|e| Error::Internal(format!("syncing written files: {e}")))?
+    let syncs = std::mem::take(&mut *SYNCING.lock().expect("not poisoned"));
+    await_all(syncs).await
 }
 
-/// Syncs `paths` in order. On a failure, the file at fault and those not yet
-/// synced go back to `pending`, so the next commit tries them again.
-fn sync_each(paths: Vec<PathBuf>, pending: &Mutex<Vec<PathBuf>>) -> Result<()> {
-    for (i, p) in paths.iter().enumerate() {
-        match std::fs::File::open(p).and_then(|f| f.sync_data()) {
-            Ok(()) => {}
-            // Deleted or replaced since (a clean, an overwrite): nothing to keep.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                let err = Error::io(&p.to_string_lossy(), e);
-                pending
-                    .lock()
-                    .expect("not poisoned")
-                    .extend_from_slice(&paths[i..]);
-                return Err(err);
-            }
+/// Awaits every sync of `syncs`, even after one failed; the first failure is
+/// the error, naming its file. A failed fsync is not retried (the kernel may
+/// have dropped the pages it could not write): the commit fails, and the
+/// rerun of the step rewrites the file.
+async fn await_all(syncs: Vec<Syncing>) -> Result<()> {
+    let mut failed = None;
+    for (path, sync) in syncs {
+        let r = match sync.await {
+            Ok(r) => r.map_err(|e| Error::io(&path.to_string_lossy(), e)),
+            Err(e) => Err(Error::Internal(format!("syncing {}: {e}", path.display()))),
+        };
+        if let Err(e) = r {
+            failed.get_or_insert(e);
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 fn path_of(uri: &str) -> PathBuf {
@@ -237,7 +234,7 @@ struct LocalWriter {
     target: PathBuf,
     tmp: PathBuf,
     file: Option<BufWriter<tokio::fs::File>>,
-    /// A data file: fsync at the next commit, not now.
+    /// A data file: fsync in the background, awaited by the next commit.
     deferred_sync: bool,
 }
 
@@ -264,15 +261,16 @@ impl ObjectWriter for LocalWriter {
             sync_deferred().await?;
             f.sync_data().await.map_err(|e| Error::io(&self.uri, e))?;
         }
-        drop(f);
         tokio::fs::rename(&self.tmp, &self.target)
             .await
             .map_err(|e| Error::io(&self.uri, e))?;
         if self.deferred_sync {
-            UNSYNCED
+            let file = f.into_std().await;
+            let sync = tokio::task::spawn_blocking(move || file.sync_data());
+            SYNCING
                 .lock()
                 .expect("not poisoned")
-                .push(self.target.clone());
+                .push((self.target.clone(), sync));
         }
         let m = tokio::fs::metadata(&self.target)
             .await
@@ -303,6 +301,8 @@ impl Drop for LocalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
 
     #[tokio::test]
     async fn write_list_read_delete() {
@@ -349,7 +349,7 @@ mod tests {
         w.write(Bytes::from_static(b"rows")).await.unwrap();
         w.finish().await.unwrap();
         assert_eq!(s.get(&data).await.unwrap(), Bytes::from_static(b"rows"));
-        let pending = |p: &Path| UNSYNCED.lock().unwrap().iter().any(|u| u == p);
+        let pending = |p: &Path| SYNCING.lock().unwrap().iter().any(|(u, _)| u == p);
         s.put(&format!("{root}/manifest.json"), Bytes::from_static(b"{}"))
             .await
             .unwrap();
@@ -359,22 +359,30 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_failed_sync_keeps_the_rest_deferred() {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = dir.path().join("a.parquet");
-        std::fs::write(&ok, b"rows").unwrap();
-        // A path under a regular file: opening it fails, and not as "not found".
-        let bad = ok.join("b.parquet");
-        let later = dir.path().join("c.parquet");
-        std::fs::write(&later, b"rows").unwrap();
-        let gone = dir.path().join("deleted.parquet");
-        let pending = Mutex::new(Vec::new());
-        sync_each(vec![gone, ok.clone()], &pending).unwrap();
-        assert!(pending.lock().unwrap().is_empty());
-        let e = sync_each(vec![ok, bad.clone(), later.clone()], &pending).unwrap_err();
-        assert!(e.to_string().contains("b.parquet"), "{e}");
-        assert_eq!(*pending.lock().unwrap(), vec![bad, later]);
+    #[tokio::test]
+    async fn a_failed_sync_fails_the_commit_once_every_sync_ended() {
+        let ended = Arc::new(AtomicBool::new(false));
+        let flag = ended.clone();
+        let syncs: Vec<Syncing> = vec![
+            (
+                PathBuf::from("/lake/a.parquet"),
+                tokio::task::spawn_blocking(|| Err(std::io::Error::other("disk gone"))),
+            ),
+            (
+                PathBuf::from("/lake/b.parquet"),
+                tokio::task::spawn_blocking(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    flag.store(true, Ordering::SeqCst);
+                    Ok(())
+                }),
+            ),
+        ];
+        let e = await_all(syncs).await.unwrap_err().to_string();
+        assert!(e.contains("a.parquet") && e.contains("disk gone"), "{e}");
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "returned before every sync ended"
+        );
     }
 
     #[tokio::test]
