@@ -40,10 +40,33 @@ type Syncing = (PathBuf, tokio::task::JoinHandle<std::io::Result<()>>);
 /// Data files whose fsync has not been awaited yet (see the module docs).
 static SYNCING: Mutex<Vec<Syncing>> = Mutex::new(Vec::new());
 
+/// Held by a commit while it waits for the syncs: a concurrent commit waits
+/// behind it rather than return while a sync it did not take still runs.
+/// Holds the first failed sync, which fails every later commit of this
+/// process (the data file it named may be lost).
+static SYNC_FAILED: tokio::sync::Mutex<Option<String>> = tokio::sync::Mutex::const_new(None);
+
 /// Waits until every data file written so far is on disk.
 async fn sync_deferred() -> Result<()> {
-    let syncs = std::mem::take(&mut *SYNCING.lock().expect("not poisoned"));
-    await_all(syncs).await
+    wait_for_syncs(&SYNC_FAILED, &SYNCING).await
+}
+
+/// Takes every sync of `pending` and awaits them holding `failed` (see
+/// [`SYNC_FAILED`]).
+async fn wait_for_syncs(
+    failed: &tokio::sync::Mutex<Option<String>>,
+    pending: &Mutex<Vec<Syncing>>,
+) -> Result<()> {
+    let mut failed = failed.lock().await;
+    if let Some(e) = failed.as_ref() {
+        return Err(Error::Internal(format!(
+            "a data file written earlier did not reach the disk ({e}); rerun the step"
+        )));
+    }
+    let syncs = std::mem::take(&mut *pending.lock().expect("not poisoned"));
+    await_all(syncs)
+        .await
+        .inspect_err(|e| *failed = Some(e.to_string()))
 }
 
 /// Awaits every sync of `syncs`, even after one failed; the first failure is
@@ -139,7 +162,7 @@ impl Storage for LocalStore {
         open_writer(uri, false).await
     }
 
-    /// Data files: their fsync is deferred to the next commit.
+    /// Data files: their fsync runs in the background, awaited by the next commit.
     async fn data_writer(
         &self,
         uri: &str,
@@ -359,30 +382,72 @@ mod tests {
         );
     }
 
+    /// A sync that sleeps, then sets `flag` and returns `result`.
+    fn slow_sync(name: &str, flag: &Arc<AtomicBool>, result: std::io::Result<()>) -> Syncing {
+        let flag = flag.clone();
+        let sync = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            flag.store(true, Ordering::SeqCst);
+            result
+        });
+        (PathBuf::from(format!("/lake/{name}")), sync)
+    }
+
     #[tokio::test]
-    async fn a_failed_sync_fails_the_commit_once_every_sync_ended() {
+    async fn a_failed_sync_fails_its_commit_once_every_sync_ended_and_every_later_one() {
+        let (failed, pending) = (tokio::sync::Mutex::const_new(None), Mutex::new(Vec::new()));
         let ended = Arc::new(AtomicBool::new(false));
-        let flag = ended.clone();
-        let syncs: Vec<Syncing> = vec![
-            (
-                PathBuf::from("/lake/a.parquet"),
-                tokio::task::spawn_blocking(|| Err(std::io::Error::other("disk gone"))),
-            ),
-            (
-                PathBuf::from("/lake/b.parquet"),
-                tokio::task::spawn_blocking(move || {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    flag.store(true, Ordering::SeqCst);
-                    Ok(())
-                }),
-            ),
-        ];
-        let e = await_all(syncs).await.unwrap_err().to_string();
+        let disk_gone = Err(std::io::Error::other("disk gone"));
+        pending
+            .lock()
+            .unwrap()
+            .push(slow_sync("a.parquet", &Arc::default(), disk_gone));
+        pending
+            .lock()
+            .unwrap()
+            .push(slow_sync("b.parquet", &ended, Ok(())));
+        let e = wait_for_syncs(&failed, &pending)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a.parquet") && e.contains("disk gone"), "{e}");
         assert!(
             ended.load(Ordering::SeqCst),
             "returned before every sync ended"
         );
+        let e = wait_for_syncs(&failed, &pending)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("did not reach the disk") && e.contains("a.parquet"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_waits_for_syncs_another_commit_took() {
+        let state: &'static _ = Box::leak(Box::new((
+            tokio::sync::Mutex::const_new(None),
+            Mutex::new(Vec::new()),
+        )));
+        let ended = Arc::new(AtomicBool::new(false));
+        state
+            .1
+            .lock()
+            .unwrap()
+            .push(slow_sync("a.parquet", &ended, Ok(())));
+        let first = tokio::spawn(wait_for_syncs(&state.0, &state.1));
+        // Let the first commit take the sync, then commit with nothing pending.
+        while !state.1.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        wait_for_syncs(&state.0, &state.1).await.unwrap();
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "a commit returned while a data file was still syncing"
+        );
+        first.await.unwrap().unwrap();
     }
 
     #[tokio::test]
