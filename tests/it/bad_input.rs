@@ -180,3 +180,78 @@ async fn clean_empties_staging_and_keeps_the_lake() {
     assert_eq!(snapshot_tree(&s.path("lake")), lake);
     assert!(s.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_checksums_are_summed_per_partition_and_an_unknown_one_stays_unknown() {
+    use dbsnaplake_core::checksum::Checksum;
+    use dbsnaplake_core::layout::GroupKind;
+    use dbsnaplake_core::manifest::{read_manifest, write_manifest};
+
+    let s = Scenario::new();
+    let manifest = s.generate(4_000, 2, &[]).await;
+    let job = s.job(&manifest, JOB);
+    let v = s.run(&job).await.unwrap();
+    assert!(v.valid);
+    let t = &v.tables[0];
+    assert_eq!(t.checksum, t.staging_checksum);
+    // Per partition, then per table, the staged sums are the lake's.
+    let parts: Checksum = t.partitions.iter().map(|p| p.checksum.unwrap()).sum();
+    assert_eq!(Some(parts), t.checksum);
+
+    let run = dbsnaplake_core::Run::new(job, s.store.clone());
+    let staged = |n| run.layout.group_summary(GroupKind::StagingFileGroups, n);
+    let data = |n| run.layout.group_data(GroupKind::StagingFileGroups, n);
+    let (summary, mut files) = read_manifest(&run.store, &staged(1)).await.unwrap();
+    let original = files.clone();
+    let rewrite = |files: Vec<_>| {
+        let details = summary.details.clone();
+        let store = run.store.clone();
+        async move {
+            write_manifest(&store, &staged(1), &data(1), &files, details)
+                .await
+                .unwrap();
+        }
+    };
+
+    // One staged file's checksum off by one: its partition is named.
+    let partition = files[0].partition.clone().unwrap();
+    let c = files[0].checksum.unwrap();
+    files[0].checksum = Some(c + "0000000000000001".parse().unwrap());
+    rewrite(files.clone()).await;
+    let e = dbsnaplake_core::steps::validate::validate(&run)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "table * partition {partition:?}: the lake's content checksum"
+        )) && e.contains("rows were altered"),
+        "{e}"
+    );
+
+    // A staged file without a checksum (first of its partition or not): its
+    // partition's and table's staged sums are unknown, not partial, so
+    // nothing is compared and the counts alone decide.
+    files[0].checksum = None;
+    rewrite(files).await;
+    let v = dbsnaplake_core::steps::validate::validate(&run)
+        .await
+        .unwrap();
+    assert!(v.valid);
+    let p = v.tables[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition == partition)
+        .unwrap();
+    assert_eq!(p.staging_checksum, None);
+    assert!(p.checksum.is_some());
+    assert_eq!(v.tables[0].staging_checksum, None);
+
+    rewrite(original).await;
+    assert!(
+        dbsnaplake_core::steps::validate::validate(&run)
+            .await
+            .unwrap()
+            .valid
+    );
+}

@@ -111,13 +111,30 @@ impl Validation {
     }
 }
 
-/// Adds `c` to a running checksum; once a part is unknown, the sum is too.
-fn add(sum: &mut Option<Checksum>, first: bool, c: Option<Checksum>) {
-    *sum = if first {
-        c
-    } else {
-        sum.zip(c).map(|(a, b)| a + b)
-    };
+/// Adds `c` to a running checksum, which starts at the empty sum
+/// (`Some(Checksum::default())`): once a part is unknown, the sum is too.
+fn add(sum: &mut Option<Checksum>, c: Option<Checksum>) {
+    *sum = sum.zip(c).map(|(a, b)| a + b);
+}
+
+/// A table's counts before any partition of it is seen.
+fn empty_table(table: &str, snapshot_records: Option<u64>) -> TableCounts {
+    TableCounts {
+        table: table.to_string(),
+        snapshot_records,
+        checksum: Some(Checksum::default()),
+        staging_checksum: Some(Checksum::default()),
+        ..Default::default()
+    }
+}
+
+/// A partition's counts before any file of it is seen.
+fn empty_partition() -> PartitionCounts {
+    PartitionCounts {
+        checksum: Some(Checksum::default()),
+        staging_checksum: Some(Checksum::default()),
+        ..Default::default()
+    }
 }
 
 fn show(c: Option<Checksum>) -> String {
@@ -169,11 +186,7 @@ pub async fn validate(run: &Run) -> Result<Validation> {
     let mut tables: BTreeMap<String, TableCounts> = snapshot_records
         .into_iter()
         .map(|(table, n)| {
-            let counts = TableCounts {
-                table: table.clone(),
-                snapshot_records: n,
-                ..Default::default()
-            };
+            let counts = empty_table(&table, n);
             (table, counts)
         })
         .collect();
@@ -196,9 +209,8 @@ pub async fn validate(run: &Run) -> Result<Validation> {
             table_name(&f.table),
             f.partition.clone().unwrap_or_default(),
         );
-        let p = partitions.entry(key).or_default();
-        let first = p.staging_records == 0 && p.staging_checksum.is_none();
-        add(&mut p.staging_checksum, first, f.checksum);
+        let p = partitions.entry(key).or_insert_with(empty_partition);
+        add(&mut p.staging_checksum, f.checksum);
         p.staging_records += f.n_record.unwrap_or(0);
     }
     let recorded: BTreeMap<String, DataFile> = outputs(
@@ -267,8 +279,10 @@ pub async fn validate(run: &Run) -> Result<Validation> {
         } else {
             ("*".to_string(), parts.join("/"))
         };
-        let p = partitions.entry((table, partition)).or_default();
-        add(&mut p.checksum, p.n_file == 0, checksum);
+        let p = partitions
+            .entry((table, partition))
+            .or_insert_with(empty_partition);
+        add(&mut p.checksum, checksum);
         p.n_file += 1;
         p.size += size;
         p.n_record += rows;
@@ -292,14 +306,10 @@ pub async fn validate(run: &Run) -> Result<Validation> {
             errors.push(format!(
                 "table {table}: in the lake but not in the snapshot manifest"
             ));
-            TableCounts {
-                table: table.clone(),
-                ..Default::default()
-            }
+            empty_table(&table, None)
         });
-        let first = t.partitions.is_empty();
-        add(&mut t.checksum, first, p.checksum);
-        add(&mut t.staging_checksum, first, p.staging_checksum);
+        add(&mut t.checksum, p.checksum);
+        add(&mut t.staging_checksum, p.staging_checksum);
         t.staging_records += p.staging_records;
         t.n_record += p.n_record;
         t.n_file += p.n_file;
