@@ -4,7 +4,9 @@ Generates the reference snapshot once (`dbsnaplake generate`, deterministic), th
 turn and ROUNDS times, `dbsnaplake run` and the same job in polars and DuckDB: hive folders
 year=YYYY/month=MM from order_time, rows sorted by order_time descending, snappy Parquet.
 Prints per tool the median wall time, CPU time, peak RSS (of the whole process tree's largest
-process, from wait4) and MB/s, and the ratio of ours to each peer; every output is checked
+process, from wait4), bytes written to disk (the kernel's count of the tree's block output: what
+the disk had to take, temporary files included) and MB/s, and the ratio of ours to each peer;
+every output is checked
 (rows, partitions, sort order) so a fast wrong answer cannot pass.
 
 DuckDB runs twice: on all threads (its files come out unsorted, so their order is not checked)
@@ -58,14 +60,15 @@ TO '{out}' (FORMAT parquet, PARTITION_BY (year, month), COMPRESSION snappy, OVER
 
 
 def measure(cmd):
-    """Runs cmd; returns (wall s, cpu s, peak RSS MB)."""
+    """Runs cmd; returns (wall s, cpu s, peak RSS MB, MB written to disk)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[0]} failed: {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    # ru_oublock counts 512-byte blocks on Linux.
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, usage.ru_oublock * 512 / 1e6
 
 
 def check(out: Path, expected_rows: int, ordered: bool = True):
@@ -119,19 +122,21 @@ def main():
         for name, (cmd, out) in tools.items():
             shutil.rmtree(DIR / "out", ignore_errors=True)
             (DIR / "out").mkdir()
-            wall, cpu, rss = measure(cmd)
+            wall, cpu, rss, written = measure(cmd)
             n_files = check(out, ROWS, ordered.get(name, True))
-            results[name].append((wall, cpu, rss))
-            print(f"round {r + 1} {name:<10} {wall:7.2f} s wall {cpu:7.2f} s cpu {rss:7.0f} MB peak, {n_files} files", flush=True)
+            results[name].append((wall, cpu, rss, written))
+            print(f"round {r + 1} {name:<10} {wall:7.2f} s wall {cpu:7.2f} s cpu {rss:7.0f} MB peak "
+                  f"{written:7.0f} MB written, {n_files} files", flush=True)
     print(f"\nreference: {ROWS} rows, {FILES} files, {size_mb:.0f} MB of snappy Parquet; median of {ROUNDS}")
     print("duckdb-par: all threads, files NOT sorted (order unchecked); duckdb-1t: one thread, sorted")
-    print(f"{'tool':<11}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}{'MB/s':>8}{'ours/this':>11}")
-    ours = statistics.median(w for w, _, _ in results["dbsnaplake"])
+    print(f"{'tool':<11}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}{'written MB':>12}{'MB/s':>8}{'ours/this':>11}")
+    ours = statistics.median(r[0] for r in results["dbsnaplake"])
     for name, rs in results.items():
-        wall = statistics.median(w for w, _, _ in rs)
-        cpu = statistics.median(c for _, c, _ in rs)
-        rss = max(m for _, _, m in rs)
-        print(f"{name:<11}{wall:9.2f}{cpu:9.2f}{rss:9.0f}{size_mb / wall:8.0f}{ours / wall:11.2f}")
+        wall = statistics.median(r[0] for r in rs)
+        cpu = statistics.median(r[1] for r in rs)
+        rss = max(r[2] for r in rs)
+        written = statistics.median(r[3] for r in rs)
+        print(f"{name:<11}{wall:9.2f}{cpu:9.2f}{rss:9.0f}{written:12.0f}{size_mb / wall:8.0f}{ours / wall:11.2f}")
 
 
 def worker_bench():
@@ -161,12 +166,12 @@ def worker_bench():
     print("\nworker bench (one process per group, as one Lambda invocation)")
     for g in groups("snapshot-file-groups"):
         size = json.loads(g.read_text())["size"]
-        wall, cpu, rss = measure([BIN, "stage", "--job", str(path), "--group", str(g)])
+        wall, _, rss, _ = measure([BIN, "stage", "--job", str(path), "--group", str(g)])
         print(f"stage   {size / 2**20:7.0f} MiB group  {wall:6.2f} s wall {rss:6.0f} MB peak")
     step("plan-partitions")
     for g in groups("partition-file-groups")[:2]:
         size = json.loads(g.read_text())["size"]
-        wall, cpu, rss = measure([BIN, "compact", "--job", str(path), "--group", str(g)])
+        wall, _, rss, _ = measure([BIN, "compact", "--job", str(path), "--group", str(g)])
         print(f"compact {size / 2**20:7.0f} MiB group  {wall:6.2f} s wall {rss:6.0f} MB peak")
     files = sorted((DIR / "out/workers-lake").rglob("*.parquet"))
     print("compacted files:", ", ".join(f"{f.stat().st_size / 2**20:.0f} MiB" for f in files))
