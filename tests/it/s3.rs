@@ -59,24 +59,43 @@ impl Moto {
     }
 }
 
-/// Counts the bytes read through ranged GETs.
+/// Records the objects GETs read and counts the bytes they read.
 #[derive(Debug)]
 struct Counting {
     inner: StorageRef,
     bytes: AtomicU64,
+    gets: std::sync::Mutex<Vec<String>>,
+}
+
+impl Counting {
+    fn new(inner: StorageRef) -> Counting {
+        Counting {
+            inner,
+            bytes: AtomicU64::new(0),
+            gets: Default::default(),
+        }
+    }
+
+    fn count(&self, uri: &str, b: Bytes) -> Bytes {
+        self.gets.lock().unwrap().push(uri.to_string());
+        self.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+        b
+    }
+
+    /// The GETs since the last call of objects under `prefix`.
+    fn gets_under(&self, prefix: &str) -> usize {
+        let gets = std::mem::take(&mut *self.gets.lock().unwrap());
+        gets.iter().filter(|u| u.starts_with(prefix)).count()
+    }
 }
 
 #[async_trait]
 impl Storage for Counting {
     async fn get(&self, uri: &str) -> dbsnaplake_core::Result<Bytes> {
-        let b = self.inner.get(uri).await?;
-        self.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
-        Ok(b)
+        Ok(self.count(uri, self.inner.get(uri).await?))
     }
     async fn get_range(&self, uri: &str, range: Range<u64>) -> dbsnaplake_core::Result<Bytes> {
-        let b = self.inner.get_range(uri, range).await?;
-        self.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
-        Ok(b)
+        Ok(self.count(uri, self.inner.get_range(uri, range).await?))
     }
     async fn head(&self, uri: &str) -> dbsnaplake_core::Result<Option<ObjectMeta>> {
         self.inner.head(uri).await
@@ -307,10 +326,9 @@ async fn multipart_round_trips_and_ranged_footer_reads_stay_small() {
     assert_eq!(open_uploads(&s3, "big").await, 0);
 
     // A 6 MB Parquet file: its footer is read with a few kilobytes.
-    let counting = Arc::new(Counting {
-        inner: Arc::new(Stores::with_s3(Arc::new(s3.clone()))),
-        bytes: AtomicU64::new(0),
-    });
+    let counting = Arc::new(Counting::new(Arc::new(Stores::with_s3(Arc::new(
+        s3.clone(),
+    )))));
     let store: StorageRef = counting.clone();
     let spec = Spec::new("s3://big/snap", 80_000, 1);
     generate::generate(&store, &spec).await.unwrap();
@@ -494,4 +512,59 @@ async fn a_plain_prefix_is_imported_with_counts_from_footers() {
         head.server_side_encryption(),
         Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planner_reads_each_snapshot_footer_once() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "footers").await;
+    let counting = Arc::new(Counting::new(Arc::new(Stores::with_s3(Arc::new(
+        s3.clone(),
+    )))));
+    let store: StorageRef = counting.clone();
+    generate::generate(&store, &Spec::new("s3://footers/snap", 6_000, 3))
+        .await
+        .unwrap();
+    let job = Job::from_json(
+        &serde_json::json!({
+            "source": {"files": "s3://footers/snap/data"},
+            "staging": "s3://footers/staging", "datalake": "s3://footers/lake",
+            "s3": moto.settings(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let data = "s3://footers/snap/data/";
+    let run = Run::new(job.clone(), store.clone());
+    counting.gets_under(data);
+    dbsnaplake_core::steps::import::import(&run).await.unwrap();
+    let footers = counting.gets_under(data);
+    assert!(footers >= 3, "import read the 3 footers: {footers} GETs");
+
+    // Step 1.1 in the same process decides the schemas from what import read.
+    let plan = dbsnaplake_core::steps::plan_snapshot::plan_snapshot(&run)
+        .await
+        .unwrap();
+    assert_eq!(plan.n_group, 1);
+    assert_eq!(counting.gets_under(data), 0, "no footer read again");
+
+    // A planner of its own (the manifest written by an earlier process)
+    // reads the footers itself, and decides the same schemas.
+    let schemas = dbsnaplake_core::steps::plan_snapshot::schemas_uri(&run);
+    let decided = store.get(&schemas).await.unwrap();
+    for name in ["schemas.json", "plan.json", "groups.json"] {
+        store
+            .delete(&format!(
+                "s3://footers/staging/manifests/snapshot-file-groups/{name}"
+            ))
+            .await
+            .unwrap();
+    }
+    dbsnaplake_core::steps::plan_snapshot::plan_snapshot(&Run::new(job, store.clone()))
+        .await
+        .unwrap();
+    let again = counting.gets_under(data);
+    assert!(again >= 3, "{again} GETs");
+    assert_eq!(store.get(&schemas).await.unwrap(), decided);
 }

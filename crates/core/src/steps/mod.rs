@@ -26,8 +26,10 @@ pub mod plan_snapshot;
 pub mod stage;
 pub mod validate;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -51,6 +53,29 @@ pub struct Run {
     /// Transforms plugged in from Rust, by table (`*`: every table), applied
     /// after the job's own.
     plugged: BTreeMap<String, Vec<Arc<dyn Transform>>>,
+    /// Schemas of the Parquet footers step 0 read in this process.
+    footer_schemas: FooterSchemas,
+}
+
+/// The Arrow schemas of the Parquet footers step 0 read for their record
+/// counts, by file URI, so that step 1.1 in the same process (the planner
+/// Lambda, a local run) decides table schemas without reading every footer
+/// again: one ranged GET per snapshot file instead of two. Step 1.1 takes
+/// each entry once; files with equal schemas share one in memory.
+#[derive(Clone, Default)]
+struct FooterSchemas(Arc<Mutex<KeptSchemas>>);
+
+#[derive(Default)]
+struct KeptSchemas {
+    by_uri: HashMap<String, SchemaRef>,
+    distinct: HashSet<SchemaRef>,
+}
+
+impl std::fmt::Debug for FooterSchemas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |k| k.by_uri.len());
+        write!(f, "FooterSchemas({n} files)")
+    }
 }
 
 impl Run {
@@ -62,7 +87,31 @@ impl Run {
             layout,
             store,
             plugged: BTreeMap::new(),
+            footer_schemas: FooterSchemas::default(),
         }
+    }
+
+    /// Remembers the schema of `uri`'s footer for [`take_footer_schema`](Self::take_footer_schema).
+    pub(crate) fn keep_footer_schema(&self, uri: &str, schema: SchemaRef) {
+        let mut kept = self.footer_schemas.0.lock().expect("not poisoned");
+        let schema = match kept.distinct.get(&schema) {
+            Some(equal) => equal.clone(),
+            None => {
+                kept.distinct.insert(schema.clone());
+                schema
+            }
+        };
+        kept.by_uri.insert(uri.to_string(), schema);
+    }
+
+    /// The schema step 0 read from `uri`'s footer in this process, once.
+    pub(crate) fn take_footer_schema(&self, uri: &str) -> Option<SchemaRef> {
+        let mut kept = self.footer_schemas.0.lock().expect("not poisoned");
+        let schema = kept.by_uri.remove(uri);
+        if kept.by_uri.is_empty() {
+            kept.distinct.clear();
+        }
+        schema
     }
 
     /// Adds a transform of your own to `table` (`database/schema/table`, or

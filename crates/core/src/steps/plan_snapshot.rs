@@ -130,10 +130,14 @@ pub fn schemas_uri(run: &Run) -> String {
 /// Footers read at once while deciding schemas.
 const FOOTERS_AT_ONCE: usize = 32;
 
-/// Every table's schema over the footers of all its files, in manifest order.
+/// Every table's schema over the footers of all its files, in manifest order
+/// (those step 0 read in this process are not read again).
 async fn table_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> {
     let schemas: Vec<arrow::datatypes::SchemaRef> = futures::stream::iter(files)
         .map(|f| async move {
+            if let Some(schema) = run.take_footer_schema(&f.uri) {
+                return Ok(schema);
+            }
             // Read as staging will (a file changed since the manifest fails here).
             let builder = open(&run.store, &f.uri, f.size, f.etag.as_deref()).await?;
             Ok::<_, Error>(builder.schema().clone())

@@ -13,8 +13,9 @@
 //! - `"source": {"manifest": …}`: nothing to do; the manifest is read as it is.
 //!
 //! Record counts come from Parquet footers (one ranged read per file), or from
-//! the DynamoDB export's manifest. The manifest is written once; a later run
-//! reuses it as it is.
+//! the DynamoDB export's manifest. The footers' schemas are kept on the
+//! [`Run`] for step 1.1, which then reads no footer a second time. The
+//! manifest is written once; a later run reuses it as it is.
 
 pub mod dynamodb;
 pub mod rds;
@@ -30,6 +31,7 @@ use crate::parquet_io::read_footer;
 use crate::read::text;
 use crate::storage::{ObjectMeta, StorageRef, file_name};
 use arrow::datatypes::SchemaRef;
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 /// Footers read at once.
 const FOOTER_CONCURRENCY: usize = 32;
@@ -62,7 +64,7 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
             .iter()
             .flat_map(|t| t.files.iter().map(|m| (m, Some(t.key.as_str()))))
             .collect();
-        with_counts(&run.store, files).await?
+        with_counts(run, files).await?
     } else if let Some(root) = source.dynamodb_export.as_deref() {
         let export = dynamodb::read_export(&run.store, root).await?;
         let columns = dynamodb::columns(&run.store, &export.files, &source.types).await?;
@@ -104,7 +106,7 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         details.insert("source".into(), folder.into());
         if format == InputFormat::Parquet {
             let table = source.table.as_deref();
-            with_counts(&run.store, data.iter().map(|m| (m, table)).collect()).await?
+            with_counts(run, data.iter().map(|m| (m, table)).collect()).await?
         } else {
             // Text files have no footer: their records are counted as they are staged.
             let files: Vec<DataFile> = data
@@ -227,14 +229,15 @@ pub async fn text_schema(
 }
 
 /// The manifest rows of `files` (each with its table), with record counts
-/// from their footers.
-async fn with_counts(
-    store: &StorageRef,
-    files: Vec<(&ObjectMeta, Option<&str>)>,
-) -> Result<Vec<DataFile>> {
+/// from their footers; the footers' schemas are kept for step 1.1.
+async fn with_counts(run: &Run, files: Vec<(&ObjectMeta, Option<&str>)>) -> Result<Vec<DataFile>> {
     futures::stream::iter(files)
         .map(|(m, table)| async move {
-            let footer = read_footer(store, &m.uri, m.size).await?;
+            let footer = read_footer(&run.store, &m.uri, m.size).await?;
+            // A footer Arrow cannot map is left for step 1.1 to read and name.
+            if let Ok(meta) = ArrowReaderMetadata::try_new(footer.clone(), Default::default()) {
+                run.keep_footer_schema(&m.uri, meta.schema().clone());
+            }
             Ok::<_, Error>(DataFile {
                 n_record: Some(footer.file_metadata().num_rows() as u64),
                 etag: m.etag.clone(),
