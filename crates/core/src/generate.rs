@@ -4,7 +4,7 @@
 //! manifest that lists them. The same [`Spec`] always gives the same bytes.
 //!
 //! Columns: `order_id` (text, unique), `customer_id` (int64), `order_time`
-//! (timestamp[µs], spread over `months` months from 2022-01-01), `amount`
+//! (`timestamp[µs]`, spread over `months` months from 2022-01-01), `amount`
 //! (decimal(12,2)), `discount` (float64, ~30% null), `status` (5 values),
 //! `note` (20–200 characters, some non-ASCII), `tags` (list of text, may be
 //! empty), `ship_date` (date, ~10% null), `region` (text with awkward values:

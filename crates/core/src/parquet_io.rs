@@ -1,5 +1,5 @@
-//! Parquet over [`Storage`]: ranged reads through the async reader, streaming
-//! writes through the async writer.
+//! Parquet over [`Storage`](crate::storage::Storage): ranged reads through the
+//! async reader, streaming writes through the async writer.
 //!
 //! Reading fetches the footer first (one ranged read of the tail), then only
 //! the column chunks a stream needs. Writing hands encoded bytes to an

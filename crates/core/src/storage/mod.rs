@@ -2,8 +2,8 @@
 //!
 //! The pipeline steps only see [`Storage`]: get, ranged get, head, put, a
 //! streaming [`ObjectWriter`], list and delete, all addressed by full URIs
-//! (`s3://bucket/key`, `file:///path` or a plain local path). [`for_uri`]-style
-//! dispatch lives in [`Stores`], so a step never cares where a file lives.
+//! (`s3://bucket/key`, `file:///path` or a plain local path). Dispatch by URI
+//! scheme lives in [`Stores`], so a step never cares where a file lives.
 //!
 //! Guarantees every implementation gives:
 //! - a written object appears whole or not at all ([`ObjectWriter::finish`]
