@@ -15,7 +15,7 @@
 //! a power loss, an uncommitted data file may hold garbage; nothing reads it,
 //! and the rerun of its group rewrites it.
 
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -24,7 +24,7 @@ use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::{ObjectMeta, ObjectWriter, Storage};
 use crate::error::{Error, Result};
@@ -114,20 +114,35 @@ impl Storage for LocalStore {
         Ok(data.into())
     }
 
+    /// One blocking task opens, seeks and reads straight into the returned
+    /// buffer (tokio's file reads would hop to the blocking pool per call and
+    /// copy through a buffer of their own).
     async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes> {
-        let mut f = tokio::fs::File::open(path_of(uri))
-            .await
-            .map_err(|e| Error::io(uri, e))?;
-        f.seek(SeekFrom::Start(range.start))
-            .await
-            .map_err(|e| Error::io(uri, e))?;
         let len = usize::try_from(range.end.saturating_sub(range.start))
             .map_err(|_| Error::bad_data(uri, "range too large"))?;
-        let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf)
-            .await
-            .map_err(|e| Error::io(uri, e))?;
-        Ok(buf.into())
+        let path = path_of(uri);
+        // Allocated here, not on the blocking thread: the buffer is freed on
+        // this runtime's threads, and memory allocated on the blocking pool's
+        // many threads would spread over as many malloc arenas.
+        let mut buf = Vec::with_capacity(len);
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            let mut f = std::fs::File::open(path)?;
+            f.seek(SeekFrom::Start(range.start))?;
+            f.take(len as u64).read_to_end(&mut buf)?;
+            if buf.len() < len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the file ends {} bytes short of the range read",
+                        len - buf.len()
+                    ),
+                ));
+            }
+            Ok(buf)
+        })
+        .await
+        .map_err(|e| Error::io(uri, std::io::Error::other(e)))?;
+        Ok(read.map_err(|e| Error::io(uri, e))?.into())
     }
 
     /// Local tags are size and modification time: a file rewritten (or
@@ -350,6 +365,12 @@ mod tests {
             s.get_range(&uri, 6..11).await.unwrap(),
             Bytes::from_static(b"world")
         );
+        assert_eq!(s.get_range(&uri, 11..11).await.unwrap(), Bytes::new());
+        let e = s.get_range(&uri, 6..14).await.unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("{uri}: the file ends 3 bytes short of the range read")
+        );
         let file_uri = format!("file://{uri}");
         assert_eq!(s.head(&file_uri).await.unwrap().unwrap().size, 11);
         let listed = s.list(&format!("{root}/")).await.unwrap();
@@ -359,6 +380,8 @@ mod tests {
         s.delete(&uri).await.unwrap();
         assert!(s.head(&uri).await.unwrap().is_none());
         let e = s.get(&uri).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        let e = s.get_range(&uri, 0..1).await.unwrap_err();
         assert!(matches!(e, Error::NotFound { .. }), "{e}");
     }
 
