@@ -168,10 +168,18 @@ fn hex(c: u8) -> Option<u8> {
 pub struct Split {
     /// The partition path of each part, with the batch's rows that belong there.
     pub parts: Vec<(PartitionPath, RecordBatch)>,
+    /// Arrow bytes the parts hold: the batch's own when they are slices of it,
+    /// the copies' when they were gathered.
+    pub bytes: usize,
 }
 
 /// Derives the partition of every row of `batch` and splits it.
 /// `table` and `file` only serve error messages.
+///
+/// When every partition's rows form one contiguous range of the batch (the
+/// common case of sources clustered by time or by an ascending key), the parts
+/// are zero-copy slices of it; otherwise each part's rows are copied out with
+/// `take`, so that a few scattered rows never keep a whole batch alive.
 pub fn split_batch(
     batch: &RecordBatch,
     specs: &[PartitionSpec],
@@ -181,6 +189,7 @@ pub fn split_batch(
     if specs.is_empty() || batch.num_rows() == 0 {
         return Ok(Split {
             parts: vec![(PartitionPath::root(), batch.clone())],
+            bytes: batch.get_array_memory_size(),
         });
     }
     let keys: Vec<ArrayRef> = specs
@@ -222,7 +231,16 @@ pub fn split_batch(
         });
         members[slot].1.push(i as u32);
     }
+    let contiguous = members.iter().all(|(_, idx)| {
+        idx.last()
+            .is_some_and(|l| (l - idx[0]) as usize + 1 == idx.len())
+    });
     let mut parts = Vec::with_capacity(members.len());
+    let mut bytes = if contiguous {
+        batch.get_array_memory_size()
+    } else {
+        0
+    };
     for (first, idx) in members {
         let values: Vec<Option<String>> = keys
             .iter()
@@ -242,14 +260,17 @@ pub fn split_batch(
             },
             e => e,
         })?;
-        let part = if idx.len() == batch.num_rows() {
-            batch.clone()
+        let part = if contiguous {
+            batch.slice(first, idx.len())
         } else {
-            take_record_batch(batch, &UInt32Array::from(idx)).map_err(|e| Error::arrow(file, e))?
+            let part = take_record_batch(batch, &UInt32Array::from(idx))
+                .map_err(|e| Error::arrow(file, e))?;
+            bytes += part.get_array_memory_size();
+            part
         };
         parts.push((path, part));
     }
-    Ok(Split { parts })
+    Ok(Split { parts, bytes })
 }
 
 fn column_list(batch: &RecordBatch) -> String {
@@ -604,6 +625,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(paths(&hours)[1].0, "h=23/d=31");
+    }
+
+    /// Where the `id` column's values live.
+    fn id_storage(b: &RecordBatch) -> *const u8 {
+        let ids = b.column_by_name("id").unwrap();
+        let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+        ids.values().inner().data_ptr().as_ptr()
+    }
+
+    #[test]
+    fn contiguous_partitions_are_slices_and_scattered_ones_copies() {
+        let b = batch();
+        let by = [spec("v", "v", PartitionFn::Value)];
+        let split = split_batch(&b, &by, "t", "f").unwrap();
+        assert_eq!(split.parts.len(), 3);
+        for (_, part) in &split.parts {
+            assert_eq!(id_storage(part), id_storage(&b), "a slice shares the batch");
+        }
+        assert_eq!(split.bytes, b.get_array_memory_size());
+
+        // Row 3 moves to the end: partition a/b is rows 0, 1 and 3.
+        let scattered = take_record_batch(&b, &UInt32Array::from(vec![0, 1, 3, 0])).unwrap();
+        let split = split_batch(&scattered, &by, "t", "f").unwrap();
+        assert_eq!(
+            paths(&split),
+            vec![
+                ("v=a%2Fb".to_string(), vec![1, 2, 1]),
+                (format!("v={DEFAULT_PARTITION}"), vec![4]),
+            ]
+        );
+        for (_, part) in &split.parts {
+            assert_ne!(id_storage(part), id_storage(&scattered), "a copy");
+        }
+        let copied: usize = split
+            .parts
+            .iter()
+            .map(|(_, p)| p.get_array_memory_size())
+            .sum();
+        assert_eq!(split.bytes, copied);
     }
 
     #[test]

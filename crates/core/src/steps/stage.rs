@@ -330,9 +330,9 @@ impl Stager<'_> {
             out
         };
         let split = split_batch(&batch, &self.spec.partition_by, &table, uri)?;
+        self.buffered += split.bytes;
         for (path, part) in split.parts {
             let part = drop_partition_names(&part, &self.spec.partition_by);
-            self.buffered += part.get_array_memory_size();
             self.buffers.entry(path).or_default().push(part);
         }
         if self.buffered >= MEMORY_BUDGET {
