@@ -54,7 +54,7 @@ package: ## arm64 zips of every Lambda with cargo-lambda (pip install cargo-lamb
 deploy: ## sam build + sam deploy --guided (needs AWS credentials; never run in CI)
 	cd infra && sam build --template template.yaml && sam deploy --guided
 
-bench: build python-deps ## dbsnaplake vs polars vs DuckDB on the reference job (BENCH_ROWS, BENCH_ROUNDS to scale)
+bench: build python-deps ## dbsnaplake vs polars vs DuckDB on the reference job (BENCH_ROWS, BENCH_ROUNDS to scale; BENCH_ORDER=time for time-ordered sources)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	DBSNAPLAKE_BIN=$(CURDIR)/$(BIN) $(PY) bench/bench.py
 

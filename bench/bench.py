@@ -16,7 +16,9 @@ Then the worker bench: peak RSS of one `dbsnaplake stage` on a 512 MiB group and
 `dbsnaplake compact` writing a ~128 MiB file (what one Lambda invocation holds).
 
 Environment: BENCH_ROWS (default 10_500_000), BENCH_FILES (100), BENCH_ROUNDS (3),
-DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_DIR (.bench)."""
+BENCH_ORDER (`random`, the reference: order_time at random in every file; `time`: order_time
+grows with the row number, as in a table exported in primary-key order whose keys follow
+insertion time), DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_DIR (.bench)."""
 
 import json
 import os
@@ -33,7 +35,10 @@ DIR = Path(os.environ.get("BENCH_DIR", ROOT / ".bench")).resolve()
 ROWS = int(os.environ.get("BENCH_ROWS", 10_500_000))
 FILES = int(os.environ.get("BENCH_FILES", 100))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
-SNAP = DIR / f"snapshot-{ROWS}-{FILES}"
+ORDER = os.environ.get("BENCH_ORDER", "random")
+if ORDER not in ("random", "time"):
+    sys.exit(f"BENCH_ORDER={ORDER!r}: use random or time")
+SNAP = DIR / (f"snapshot-{ROWS}-{FILES}" + ("-time" if ORDER == "time" else ""))
 
 POLARS = """
 import sys, polars as pl
@@ -91,7 +96,8 @@ def main():
     DIR.mkdir(parents=True, exist_ok=True)
     if not (SNAP / "manifests/manifest-summary.json").exists():
         shutil.rmtree(SNAP, ignore_errors=True)
-        subprocess.run([BIN, "generate", "--out", str(SNAP), "--rows", str(ROWS), "--files", str(FILES)], check=True)
+        subprocess.run([BIN, "generate", "--out", str(SNAP), "--rows", str(ROWS), "--files", str(FILES)]
+                       + (["--time-ordered"] if ORDER == "time" else []), check=True)
     size_mb = sum(p.stat().st_size for p in (SNAP / "data").glob("*.parquet")) / 1e6
     (DIR / "polars_job.py").write_text(POLARS)
     (DIR / "duckdb_job.py").write_text(DUCKDB)
@@ -127,7 +133,8 @@ def main():
             results[name].append((wall, cpu, rss, written))
             print(f"round {r + 1} {name:<10} {wall:7.2f} s wall {cpu:7.2f} s cpu {rss:7.0f} MB peak "
                   f"{written:7.0f} MB written, {n_files} files", flush=True)
-    print(f"\nreference: {ROWS} rows, {FILES} files, {size_mb:.0f} MB of snappy Parquet; median of {ROUNDS}")
+    print(f"\n{'reference' if ORDER == 'random' else 'time-ordered'}: {ROWS} rows, {FILES} files, "
+          f"{size_mb:.0f} MB of snappy Parquet; median of {ROUNDS}")
     print("duckdb-par: all threads, files NOT sorted (order unchecked); duckdb-1t: one thread, sorted")
     print(f"{'tool':<11}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}{'written MB':>12}{'MB/s':>8}{'ours/this':>11}")
     ours = statistics.median(r[0] for r in results["dbsnaplake"])

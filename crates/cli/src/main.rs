@@ -154,6 +154,10 @@ enum Command {
         /// Months of order_time.
         #[arg(long, default_value_t = 36)]
         months: u32,
+        /// order_time grows with the row number, as in a table exported in primary-key order
+        /// whose keys follow insertion time (default: random times)
+        #[arg(long)]
+        time_ordered: bool,
     },
 }
 
@@ -342,6 +346,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             tables,
             seed,
             months,
+            time_ordered,
         } => {
             let rows = rows
                 .unwrap_or_else(|| size.unwrap_or(0) / BYTES_PER_ROW)
@@ -349,6 +354,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             let spec = Spec {
                 seed,
                 months,
+                time_ordered,
                 tables,
                 ..Spec::new(&out, rows, files)
             };

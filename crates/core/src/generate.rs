@@ -4,7 +4,8 @@
 //! manifest that lists them. The same [`Spec`] always gives the same bytes.
 //!
 //! Columns: `order_id` (text, unique), `customer_id` (int64), `order_time`
-//! (`timestamp[µs]`, spread over `months` months from 2022-01-01), `amount`
+//! (`timestamp[µs]`, spread over `months` months from 2022-01-01, at random or
+//! growing with the row number), `amount`
 //! (decimal(12,2)), `discount` (float64, ~30% null), `status` (5 values),
 //! `note` (20–200 characters, some non-ASCII), `tags` (list of text, may be
 //! empty), `ship_date` (date, ~10% null), `region` (text with awkward values:
@@ -39,6 +40,9 @@ pub struct Spec {
     pub seed: u64,
     /// Months covered by `order_time`.
     pub months: u32,
+    /// `order_time` grows with the row number (a table exported in primary-key
+    /// order whose keys follow insertion time) instead of being random.
+    pub time_ordered: bool,
 }
 
 impl Spec {
@@ -51,6 +55,7 @@ impl Spec {
             tables: Vec::new(),
             seed: 42,
             months: 36,
+            time_ordered: false,
         }
     }
 }
@@ -129,10 +134,11 @@ impl Rng {
     }
 }
 
-/// Builds rows `first..first + n` of a table.
-pub fn batch(table_no: u64, first: u64, n: u64, seed: u64, months: u32) -> RecordBatch {
-    let mut rng = Rng(seed ^ (table_no << 48) ^ first.wrapping_mul(0x2545_F491_4F6C_DD1D));
-    let span_us = i64::from(months.max(1)) * 30 * 24 * 3600 * 1_000_000;
+/// Builds rows `first..first + n` of table number `table_no` of `spec`.
+pub fn batch(spec: &Spec, table_no: u64, first: u64, n: u64) -> RecordBatch {
+    let mut rng = Rng(spec.seed ^ (table_no << 48) ^ first.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let span_us = i64::from(spec.months.max(1)) * 30 * 24 * 3600 * 1_000_000;
+    let rows = spec.rows.max(1);
     let mut ids = StringBuilder::with_capacity(n as usize, n as usize * 16);
     let mut notes = StringBuilder::new();
     let mut tags = ListBuilder::new(StringBuilder::new());
@@ -141,7 +147,13 @@ pub fn batch(table_no: u64, first: u64, n: u64, seed: u64, months: u32) -> Recor
     for i in first..first + n {
         ids.append_value(format!("t{table_no}-ord-{i:012}"));
         customer.push(rng.below(1_000_000) as i64 + 1);
-        let t = START_US + (rng.next() % span_us as u64) as i64;
+        let random = rng.next() % span_us as u64;
+        let t = START_US
+            + if spec.time_ordered {
+                (i128::from(i) * i128::from(span_us) / i128::from(rows)) as i64
+            } else {
+                random as i64
+            };
         time.push(t);
         amount.push(rng.below(10_000_000) as i128 + 1);
         discount.push((rng.below(10) >= 3).then(|| rng.below(5000) as f64 / 100.0));
@@ -211,10 +223,7 @@ pub async fn generate(store: &StorageRef, spec: &Spec) -> Result<(String, Manife
             let mut at = first;
             while at < last {
                 let n = BATCH_ROWS.min(last - at);
-                if let Err(e) = w
-                    .write(&batch(t as u64, at, n, spec.seed, spec.months))
-                    .await
-                {
+                if let Err(e) = w.write(&batch(spec, t as u64, at, n)).await {
                     w.abort().await;
                     return Err(e);
                 }
@@ -244,12 +253,18 @@ pub async fn generate(store: &StorageRef, spec: &Spec) -> Result<(String, Manife
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::AsArray;
 
     #[test]
     fn deterministic_and_well_formed() {
-        let a = batch(0, 100, 500, 7, 36);
-        assert_eq!(a, batch(0, 100, 500, 7, 36));
-        assert_ne!(a, batch(0, 100, 500, 8, 36));
+        let spec = |seed, time_ordered| Spec {
+            seed,
+            time_ordered,
+            ..Spec::new("x", 1_000, 1)
+        };
+        let a = batch(&spec(7, false), 0, 100, 500);
+        assert_eq!(a, batch(&spec(7, false), 0, 100, 500));
+        assert_ne!(a, batch(&spec(8, false), 0, 100, 500));
         assert_eq!(a.num_rows(), 500);
         let ts = a.column_by_name("order_time").unwrap();
         let ts = ts
@@ -262,8 +277,18 @@ mod tests {
                 .iter()
                 .all(|t| (START_US..START_US + span).contains(t))
         );
+        assert!(!ts.values().is_sorted());
         let discount = a.column_by_name("discount").unwrap();
         let nulls = discount.null_count() as f64 / 500.0;
         assert!((0.2..0.4).contains(&nulls), "{nulls}");
+
+        // Time-ordered: the same rows otherwise, order_time ascending over the
+        // whole span (row 500 of 1,000 is half way through).
+        let b = batch(&spec(7, true), 0, 100, 500);
+        let times = b.column_by_name("order_time").unwrap();
+        let times = times.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        assert!(times.values().is_sorted());
+        assert_eq!(times.value(400), START_US + span / 2);
+        assert_eq!(a.column_by_name("note"), b.column_by_name("note"));
     }
 }
