@@ -65,6 +65,11 @@ struct Counting {
     inner: StorageRef,
     bytes: AtomicU64,
     gets: std::sync::Mutex<Vec<String>>,
+    /// Once set, a prefix under which the first object read is held until
+    /// another one there is read (see [`Counting::gate`]), and the objects
+    /// read there so far.
+    gate: std::sync::Mutex<Option<(String, Vec<String>)>>,
+    gate_opened: tokio::sync::watch::Sender<usize>,
 }
 
 impl Counting {
@@ -73,6 +78,32 @@ impl Counting {
             inner,
             bytes: AtomicU64::new(0),
             gets: Default::default(),
+            gate: Default::default(),
+            gate_opened: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// From now on, holds the first read of an object under `prefix` until a
+    /// read of another object there has started: a worker that fetches its
+    /// files strictly one after the other never gets past its first file.
+    fn gate(&self, prefix: &str) {
+        *self.gate.lock().unwrap() = Some((prefix.to_string(), Vec::new()));
+    }
+
+    async fn pass_gate(&self, uri: &str) {
+        let first = match &mut *self.gate.lock().unwrap() {
+            Some((prefix, seen)) if uri.starts_with(prefix.as_str()) => {
+                if !seen.iter().any(|s| s == uri) {
+                    seen.push(uri.to_string());
+                    self.gate_opened.send_replace(seen.len());
+                }
+                seen[0] == uri
+            }
+            _ => false,
+        };
+        if first {
+            let mut opened = self.gate_opened.subscribe();
+            opened.wait_for(|n| *n >= 2).await.unwrap();
         }
     }
 
@@ -95,6 +126,7 @@ impl Storage for Counting {
         Ok(self.count(uri, self.inner.get(uri).await?))
     }
     async fn get_range(&self, uri: &str, range: Range<u64>) -> dbsnaplake_core::Result<Bytes> {
+        self.pass_gate(uri).await;
         Ok(self.count(uri, self.inner.get_range(uri, range).await?))
     }
     async fn head(&self, uri: &str) -> dbsnaplake_core::Result<Option<ObjectMeta>> {
@@ -567,4 +599,54 @@ async fn the_planner_reads_each_snapshot_footer_once() {
     let again = counting.gets_under(data);
     assert!(again >= 3, "{again} GETs");
     assert_eq!(store.get(&schemas).await.unwrap(), decided);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_worker_fetches_the_next_file_while_it_reads_one() {
+    use dbsnaplake_core::layout::GroupKind;
+    use dbsnaplake_core::steps::{import, plan_snapshot, read_group_list, stage};
+
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "ahead").await;
+    let data = "s3://ahead/snap/data/";
+    let counting = Arc::new(Counting::new(Arc::new(Stores::with_s3(Arc::new(
+        s3.clone(),
+    )))));
+    let store: StorageRef = counting.clone();
+    generate::generate(&store, &Spec::new("s3://ahead/snap", 9_000, 3))
+        .await
+        .unwrap();
+    let job = Job::from_json(
+        &serde_json::json!({
+            "source": {"files": data},
+            "staging": "s3://ahead/staging", "datalake": "s3://ahead/lake",
+            "s3": moto.settings(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let run = Run::new(job, store.clone());
+    import::import(&run).await.unwrap();
+    plan_snapshot::plan_snapshot(&run).await.unwrap();
+    let groups = read_group_list(&run, GroupKind::SnapshotFileGroups)
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "the three files make one group");
+    counting.gets_under(data);
+
+    counting.gate(data);
+    let staged = tokio::time::timeout(
+        Duration::from_secs(60),
+        stage::stage(&run, &groups[0].group),
+    )
+    .await
+    .expect("the first file's read waits for the second file's fetch to start")
+    .unwrap();
+    assert_eq!(staged.n_record, 9_000);
+    assert_eq!(
+        counting.gets_under(data),
+        3,
+        "each snapshot file is fetched whole, once"
+    );
 }

@@ -15,7 +15,7 @@ use dbsnaplake_core::generate::{self, Spec};
 use dbsnaplake_core::job::S3Settings;
 use dbsnaplake_core::steps::local::{Phase, Progress, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
-use dbsnaplake_core::storage::{S3Store, StorageRef, Stores};
+use dbsnaplake_core::storage::{S3Store, StorageRef, Stores, is_s3};
 use dbsnaplake_core::{ErrorKind, Job, Run};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -358,7 +358,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
                 tables,
                 ..Spec::new(&out, rows, files)
             };
-            let store: StorageRef = if out.starts_with("s3://") {
+            let store: StorageRef = if is_s3(&out) {
                 let settings = S3Settings {
                     path_style: s3.path_style,
                     ..Default::default()

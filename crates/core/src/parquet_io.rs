@@ -36,12 +36,14 @@ pub const CHECKSUM_KEY: &str = "dbsnaplake.checksum";
 /// `x-amz-meta-n_record`), as the original dbsnaplake recorded it.
 pub const OBJECT_N_RECORD_KEY: &str = "n_record";
 
-/// A Parquet file in a [`Storage`](crate::storage::Storage), read by ranges.
+/// A Parquet file in a [`Storage`](crate::storage::Storage), read by ranges
+/// (or from its bytes, when they were fetched whole beforehand).
 pub struct ObjectReader {
     store: StorageRef,
     uri: String,
     size: u64,
     etag: Option<String>,
+    whole: Option<Bytes>,
 }
 
 impl ObjectReader {
@@ -52,7 +54,14 @@ impl ObjectReader {
             uri: uri.to_string(),
             size,
             etag: None,
+            whole: None,
         }
+    }
+
+    /// Serves every read from `bytes`, the whole object already fetched.
+    pub fn with_bytes(mut self, bytes: Bytes) -> Self {
+        self.whole = Some(bytes);
+        self
     }
 
     /// Fails every read once the object's entity tag is no longer `etag`
@@ -63,10 +72,30 @@ impl ObjectReader {
     }
 
     async fn read(&self, range: Range<u64>) -> Result<Bytes> {
-        self.store
-            .get_range_if(&self.uri, range, self.etag.as_deref())
-            .await
+        match &self.whole {
+            Some(whole) => slice_of(whole, &self.uri, range),
+            None => {
+                self.store
+                    .get_range_if(&self.uri, range, self.etag.as_deref())
+                    .await
+            }
+        }
     }
+}
+
+/// `range` of an object's bytes; a range past the end names the object.
+fn slice_of(whole: &Bytes, uri: &str, range: Range<u64>) -> Result<Bytes> {
+    let len = whole.len() as u64;
+    if range.start > range.end || range.end > len {
+        return Err(Error::bad_data(
+            uri,
+            format!(
+                "a read of bytes {}..{} is past the end of the object ({len} bytes)",
+                range.start, range.end
+            ),
+        ));
+    }
+    Ok(whole.slice(range.start as usize..range.end as usize))
 }
 
 fn to_pq(e: Error) -> ParquetError {
@@ -93,11 +122,7 @@ impl AsyncFileReader for ObjectReader {
                     j += 1;
                 }
                 let whole = ranges[i].start..ranges[j - 1].end;
-                let data = self
-                    .store
-                    .get_range(&self.uri, whole.clone())
-                    .await
-                    .map_err(to_pq)?;
+                let data = self.read(whole.clone()).await.map_err(to_pq)?;
                 for r in &ranges[i..j] {
                     let a = (r.start - whole.start) as usize;
                     let b = (r.end - whole.start) as usize;
@@ -192,10 +217,18 @@ pub async fn open(
     size: u64,
     etag: Option<&str>,
 ) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
-    let reader = ObjectReader::new(store.clone(), uri, size).with_etag(etag.map(str::to_string));
+    open_reader(ObjectReader::new(store.clone(), uri, size).with_etag(etag.map(str::to_string)))
+        .await
+}
+
+/// Opens the Parquet file `reader` reads for streaming record batches.
+pub async fn open_reader(
+    reader: ObjectReader,
+) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
+    let (store, uri, size) = (reader.store.clone(), reader.uri.clone(), reader.size);
     match ParquetRecordBatchStreamBuilder::new(reader).await {
         Ok(builder) => Ok(builder),
-        Err(e) => Err(footer_error(store, uri, size, e).await),
+        Err(e) => Err(footer_error(&store, &uri, size, e).await),
     }
 }
 

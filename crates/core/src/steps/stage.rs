@@ -28,13 +28,15 @@ use crate::error::{Error, Result};
 use crate::job::{InputFormat, TableSpec};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, read_manifest, read_summary};
-use crate::parquet_io::{FileWriter, from_pq, open, staging_writer_properties};
+use crate::parquet_io::{
+    FileWriter, ObjectReader, from_pq, open_reader, staging_writer_properties,
+};
 use crate::partition::{PartitionPath, split_batch};
 use crate::read::dynamodb::{self, Columns};
 use crate::read::text;
 use crate::schema::{TableSchemas, check_same_schema, conform, drop_partition_names, from_columns};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
-use crate::storage::join;
+use crate::storage::{is_s3, join};
 use crate::transform::Pipeline;
 
 /// Arrow bytes a staging worker buffers before it writes sorted runs.
@@ -85,8 +87,11 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         planned_schema: None,
     };
     let mut read_records = 0u64;
-    for f in files {
-        read_records += stager.read_file(f).await?;
+    let mut ahead = ReadAhead::start(run, files.first());
+    for (i, f) in files.iter().enumerate() {
+        let next = ReadAhead::start(run, files.get(i + 1));
+        let bytes = std::mem::replace(&mut ahead, next).bytes(f).await?;
+        read_records += stager.read_file(f, bytes).await?;
     }
     stager.flush().await?;
     let (written, filtered) = (stager.written, stager.filtered);
@@ -114,6 +119,52 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
 /// Key of a staging file group summary's detail: records the table's
 /// filters removed.
 pub const FILTERED_KEY: &str = "n_filtered";
+
+/// Largest snapshot file a staging worker fetches whole ahead of its turn.
+pub const READ_AHEAD_MAX: u64 = 64 * 1024 * 1024;
+
+/// The fetch of the next snapshot file on S3, under way while the worker
+/// decodes the current one, so that the next file's latency and transfer
+/// overlap the decoding instead of adding to it. At most one file is fetched
+/// ahead, and only one of at most [`READ_AHEAD_MAX`] bytes; larger files are
+/// read by ranges in their turn, as are local files, which the kernel reads
+/// ahead itself (a copy of our own cost memory and gained nothing there).
+/// Dropping it stops the fetch.
+struct ReadAhead(Option<tokio::task::JoinHandle<Result<bytes::Bytes>>>);
+
+impl ReadAhead {
+    fn start(run: &Run, f: Option<&DataFile>) -> Self {
+        ReadAhead(
+            f.filter(|f| is_s3(&f.uri) && (1..=READ_AHEAD_MAX).contains(&f.size))
+                .map(|f| {
+                    let (store, uri, size) = (run.store.clone(), f.uri.clone(), f.size);
+                    let etag = f.etag.clone();
+                    tokio::spawn(
+                        async move { store.get_range_if(&uri, 0..size, etag.as_deref()).await },
+                    )
+                }),
+        )
+    }
+
+    /// The bytes of `f` if they were fetched ahead.
+    async fn bytes(mut self, f: &DataFile) -> Result<Option<bytes::Bytes>> {
+        match self.0.take() {
+            None => Ok(None),
+            Some(fetch) => fetch
+                .await
+                .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))?
+                .map(Some),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        if let Some(fetch) = &self.0 {
+            fetch.abort();
+        }
+    }
+}
 
 struct Stager<'a> {
     run: &'a Run,
@@ -175,16 +226,23 @@ impl Stager<'_> {
         self.table.as_deref().unwrap_or("*")
     }
 
-    /// Reads one snapshot file into the buffers; returns its record count.
-    async fn read_file(&mut self, f: &DataFile) -> Result<u64> {
+    /// Reads one snapshot file into the buffers, from its `bytes` when they
+    /// were fetched ahead; returns its record count.
+    async fn read_file(&mut self, f: &DataFile, bytes: Option<bytes::Bytes>) -> Result<u64> {
         if self.run.job.source.dynamodb_export.is_some() {
-            return self.read_dynamodb(f).await;
+            return self.read_dynamodb(f, bytes).await;
         }
         if let Some(format @ (InputFormat::Ndjson | InputFormat::Csv)) = self.run.job.source.format
         {
-            return self.read_text(f, format).await;
+            return self.read_text(f, bytes, format).await;
         }
-        let builder = open(&self.run.store, &f.uri, f.size, f.etag.as_deref()).await?;
+        let reader =
+            ObjectReader::new(self.run.store.clone(), &f.uri, f.size).with_etag(f.etag.clone());
+        let builder = open_reader(match bytes {
+            Some(b) => reader.with_bytes(b),
+            None => reader,
+        })
+        .await?;
         let rows = builder.metadata().file_metadata().num_rows() as u64;
         if let Some(expected) = f.n_record
             && expected != rows
@@ -233,7 +291,7 @@ impl Stager<'_> {
     }
 
     /// Reads one DynamoDB JSON data file against the table's columns.
-    async fn read_dynamodb(&mut self, f: &DataFile) -> Result<u64> {
+    async fn read_dynamodb(&mut self, f: &DataFile, bytes: Option<bytes::Bytes>) -> Result<u64> {
         let columns = match &self.dynamodb_columns {
             Some(c) => c.clone(),
             None => {
@@ -243,7 +301,7 @@ impl Stager<'_> {
             }
         };
         let n = self
-            .read_blocking(f, move |uri, gz, emit| {
+            .read_blocking(f, bytes, move |uri, gz, emit| {
                 dynamodb::read_file(&uri, &gz, &columns, READ_BATCH_ROWS, &mut |b| emit.send(b))
             })
             .await?;
@@ -252,7 +310,12 @@ impl Stager<'_> {
     }
 
     /// Reads one NDJSON or CSV file against the table's schema.
-    async fn read_text(&mut self, f: &DataFile, format: InputFormat) -> Result<u64> {
+    async fn read_text(
+        &mut self,
+        f: &DataFile,
+        bytes: Option<bytes::Bytes>,
+        format: InputFormat,
+    ) -> Result<u64> {
         let schema = match &self.text_schema {
             Some(s) => s.clone(),
             None => {
@@ -273,7 +336,7 @@ impl Stager<'_> {
                 s
             }
         };
-        self.read_blocking(f, move |uri, bytes, emit| {
+        self.read_blocking(f, bytes, move |uri, bytes, emit| {
             let decoded = text::decode(&uri, &bytes, false)?;
             text::read_file(format, &uri, &decoded, &schema, READ_BATCH_ROWS, &mut |b| {
                 emit.send(b)
@@ -282,18 +345,28 @@ impl Stager<'_> {
         .await
     }
 
-    /// Reads a whole file and decodes it with `decode` on a blocking thread,
-    /// which hands the batches over one at a time through [`Emit`] (at most
-    /// two wait), so a file's rows are never all in memory at once as Arrow.
-    async fn read_blocking<D>(&mut self, f: &DataFile, decode: D) -> Result<u64>
+    /// Decodes a whole file (its `bytes`, or read now) with `decode` on a
+    /// blocking thread, which hands the batches over one at a time through
+    /// [`Emit`] (at most two wait), so a file's rows are never all in memory
+    /// at once as Arrow.
+    async fn read_blocking<D>(
+        &mut self,
+        f: &DataFile,
+        bytes: Option<bytes::Bytes>,
+        decode: D,
+    ) -> Result<u64>
     where
         D: FnOnce(String, bytes::Bytes, Emit) -> Result<u64> + Send + 'static,
     {
-        let bytes = self
-            .run
-            .store
-            .get_range_if(&f.uri, 0..f.size, f.etag.as_deref())
-            .await?;
+        let bytes = match bytes {
+            Some(b) => b,
+            None => {
+                self.run
+                    .store
+                    .get_range_if(&f.uri, 0..f.size, f.etag.as_deref())
+                    .await?
+            }
+        };
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
         let uri = f.uri.clone();
         let reader = tokio::task::spawn_blocking(move || decode(uri, bytes, Emit(tx)));

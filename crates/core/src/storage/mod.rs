@@ -146,7 +146,7 @@ impl Stores {
             Some(job.staging.as_str()),
             Some(job.datalake.as_str()),
         ];
-        if uris.iter().flatten().any(|u| u.starts_with("s3://")) {
+        if uris.iter().flatten().any(|u| is_s3(u)) {
             Self::with_s3(Arc::new(
                 S3Store::from_env(&job.s3, endpoint_override).await,
             ))
@@ -156,7 +156,7 @@ impl Stores {
     }
 
     fn pick(&self, uri: &str) -> Result<&dyn Storage> {
-        if uri.starts_with("s3://") {
+        if is_s3(uri) {
             return self.s3.as_deref().ok_or_else(|| {
                 Error::Unsupported(format!(
                     "{uri}: s3:// URIs need the S3 storage, which this build was not given"
@@ -241,6 +241,11 @@ pub fn overlaps(a: &str, b: &str) -> bool {
     let a = format!("{}/", a.trim_end_matches('/'));
     let b = format!("{}/", b.trim_end_matches('/'));
     a.starts_with(&b) || b.starts_with(&a)
+}
+
+/// Whether `uri` names an S3 object (`s3://bucket/key`).
+pub fn is_s3(uri: &str) -> bool {
+    uri.starts_with("s3://")
 }
 
 #[cfg(test)]
