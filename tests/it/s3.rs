@@ -601,44 +601,53 @@ async fn the_planner_reads_each_snapshot_footer_once() {
     assert_eq!(store.get(&schemas).await.unwrap(), decided);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_staging_worker_fetches_the_next_file_while_it_reads_one() {
+/// A 9,000-row snapshot of 3 files in `bucket` on `moto`, imported and
+/// planned by a job with `extra` fields, through a [`Counting`] store.
+async fn planned(
+    moto: &Moto,
+    bucket: &str,
+    extra: serde_json::Value,
+) -> (Arc<Counting>, Run, Vec<dbsnaplake_core::steps::GroupItem>) {
     use dbsnaplake_core::layout::GroupKind;
-    use dbsnaplake_core::steps::{import, plan_snapshot, read_group_list, stage};
+    use dbsnaplake_core::steps::{import, plan_snapshot, read_group_list};
 
-    let moto = Moto::start();
     let s3 = moto.store().await;
-    moto.bucket(&s3, "ahead").await;
-    let data = "s3://ahead/snap/data/";
-    let counting = Arc::new(Counting::new(Arc::new(Stores::with_s3(Arc::new(
-        s3.clone(),
-    )))));
+    moto.bucket(&s3, bucket).await;
+    let counting = Arc::new(Counting::new(Arc::new(Stores::with_s3(Arc::new(s3)))));
     let store: StorageRef = counting.clone();
-    generate::generate(&store, &Spec::new("s3://ahead/snap", 9_000, 3))
+    let root = format!("s3://{bucket}");
+    generate::generate(&store, &Spec::new(&format!("{root}/snap"), 9_000, 3))
         .await
         .unwrap();
-    let job = Job::from_json(
-        &serde_json::json!({
-            "source": {"files": data},
-            "staging": "s3://ahead/staging", "datalake": "s3://ahead/lake",
-            "s3": moto.settings(),
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let run = Run::new(job, store.clone());
+    let mut job = serde_json::json!({
+        "source": {"files": format!("{root}/snap/data/")},
+        "staging": format!("{root}/staging"), "datalake": format!("{root}/lake"),
+        "s3": moto.settings(),
+    });
+    job.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let run = Run::new(Job::from_json(&job.to_string()).unwrap(), store);
     import::import(&run).await.unwrap();
     plan_snapshot::plan_snapshot(&run).await.unwrap();
     let groups = read_group_list(&run, GroupKind::SnapshotFileGroups)
         .await
         .unwrap();
+    (counting, run, groups)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_worker_fetches_the_next_file_while_it_reads_one() {
+    let moto = Moto::start();
+    let (counting, run, groups) = planned(&moto, "ahead", serde_json::json!({})).await;
     assert_eq!(groups.len(), 1, "the three files make one group");
+    let data = "s3://ahead/snap/data/";
     counting.gets_under(data);
 
     counting.gate(data);
     let staged = tokio::time::timeout(
         Duration::from_secs(60),
-        stage::stage(&run, &groups[0].group),
+        dbsnaplake_core::steps::stage::stage(&run, &groups[0].group),
     )
     .await
     .expect("the first file's read waits for the second file's fetch to start")
@@ -649,4 +658,47 @@ async fn a_staging_worker_fetches_the_next_file_while_it_reads_one() {
         3,
         "each snapshot file is fetched whole, once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_worker_reads_its_staging_files_concurrently() {
+    use dbsnaplake_core::layout::GroupKind;
+    use dbsnaplake_core::steps::{compact, plan_partitions, read_group_list, stage};
+
+    // One staging group per snapshot file, so each partition has 3 staging files.
+    let moto = Moto::start();
+    let (counting, run, groups) = planned(
+        &moto,
+        "merge",
+        serde_json::json!({
+            "group_size": 1024,
+            "tables": {"*": {"partition_by": [{"name": "year", "from": "order_time", "fn": "year"}],
+                             "sort_by": [{"column": "order_time"}]}},
+        }),
+    )
+    .await;
+    assert_eq!(groups.len(), 3);
+    for g in &groups {
+        stage::stage(&run, &g.group).await.unwrap();
+    }
+    plan_partitions::plan_partitions(&run).await.unwrap();
+    let partitions = read_group_list(&run, GroupKind::PartitionFileGroups)
+        .await
+        .unwrap();
+
+    counting.gate("s3://merge/staging/datalake/year=");
+    let lake = tokio::time::timeout(
+        Duration::from_secs(60),
+        compact::compact(&run, &partitions[0].group),
+    )
+    .await
+    .expect("the first staging file's read waits for another file's read to start")
+    .unwrap();
+    assert_eq!(lake.n_file, 1);
+    let (_, inputs) = dbsnaplake_core::manifest::read_manifest(&run.store, &partitions[0].group)
+        .await
+        .unwrap();
+    assert_eq!(inputs.len(), 3, "the partition's 3 staging files");
+    let staged: u64 = inputs.iter().filter_map(|f| f.n_record).sum();
+    assert_eq!(lake.n_record, staged);
 }

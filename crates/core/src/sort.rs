@@ -10,14 +10,24 @@ use arrow::compute::{
 };
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
-use futures::TryStreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::job::SortSpec;
 
 /// Rows per output batch of a sort or merge.
 pub const OUTPUT_BATCH_ROWS: usize = 64 * 1024;
+/// Inputs of a merge whose footers and first batches are read concurrently.
+pub const FIRST_READS_AT_ONCE: usize = 16;
+
+/// Awaits `reads` [`FIRST_READS_AT_ONCE`] at a time; their outputs in order.
+pub(crate) async fn at_once<F: std::future::Future>(reads: Vec<F>) -> Vec<F::Output> {
+    futures::stream::iter(reads)
+        .buffered(FIRST_READS_AT_ONCE)
+        .collect()
+        .await
+}
 
 /// A table's sort key resolved against a schema.
 #[derive(Debug, Clone)]
@@ -160,8 +170,11 @@ impl Merger {
                 live: true,
             });
         }
-        for c in 0..m.cursors.len() {
-            if m.advance_batch(c).await? {
+        // The inputs' first batches concurrently: on S3 each costs a
+        // request, whose latencies then overlap.
+        let reads: Vec<_> = m.cursors.iter_mut().map(|c| c.stream.try_next()).collect();
+        for (c, first) in at_once(reads).await.into_iter().enumerate() {
+            if m.load(c, first?).await? {
                 m.heap.push(c);
                 let at = m.heap.len() - 1;
                 m.sift_up(at);
@@ -172,13 +185,21 @@ impl Merger {
 
     /// Loads the next non-empty batch of cursor `c`; false when it is exhausted.
     async fn advance_batch(&mut self, c: usize) -> Result<bool> {
+        let next = self.cursors[c].stream.try_next().await?;
+        self.load(c, next).await
+    }
+
+    /// Makes `next` (read from cursor `c`), or the cursor's first non-empty
+    /// batch from there, the cursor's current one; false when it is exhausted.
+    async fn load(&mut self, c: usize, mut next: Option<RecordBatch>) -> Result<bool> {
         loop {
-            let Some(batch) = self.cursors[c].stream.try_next().await? else {
+            let Some(batch) = next.take() else {
                 self.cursors[c].rows = None;
                 self.cursors[c].live = false;
                 return Ok(false);
             };
             if batch.num_rows() == 0 {
+                next = self.cursors[c].stream.try_next().await?;
                 continue;
             }
             let rows = if self.key.is_empty() {

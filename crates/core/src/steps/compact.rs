@@ -17,7 +17,7 @@ use crate::layout::GroupKind;
 use crate::manifest::DataFile;
 use crate::parquet_io::{Written, from_pq, lake_writer_properties, open};
 use crate::schema::check_same_schema;
-use crate::sort::{BatchStream, Merger, SortKey};
+use crate::sort::{BatchStream, Merger, SortKey, at_once};
 use crate::storage::join;
 
 /// Rows per batch read from a staging file: small, since a merge holds one
@@ -66,8 +66,13 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
 
     let mut inputs: Vec<BatchStream> = Vec::with_capacity(files.len());
     let mut schema: Option<(arrow::datatypes::SchemaRef, String)> = None;
-    for f in files {
-        let builder = open(&run.store, &f.uri, f.size, None).await?;
+    // The footers concurrently: on S3 their requests' latencies overlap.
+    let opens: Vec<_> = files
+        .iter()
+        .map(|f| open(&run.store, &f.uri, f.size, None))
+        .collect();
+    for (f, builder) in files.iter().zip(at_once(opens).await) {
+        let builder = builder?;
         let s = builder.schema().clone();
         match &schema {
             Some((first, first_uri)) => {
