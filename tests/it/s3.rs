@@ -2,12 +2,17 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_s3::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
 use bytes::Bytes;
 use dbsnaplake_core::generate::{self, Spec};
 use dbsnaplake_core::job::S3Settings;
@@ -39,13 +44,23 @@ impl Moto {
     }
 
     pub async fn store_with(&self, settings: &S3Settings) -> S3Store {
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        S3Store::with_config(&self.sdk_config(settings).await, settings)
+    }
+
+    async fn sdk_config(&self, settings: &S3Settings) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
             .region(Region::new("us-east-1"))
             .endpoint_url(settings.endpoint_url.as_deref().unwrap_or(&self.0.endpoint))
             .load()
-            .await;
-        S3Store::with_config(&config, settings)
+            .await
+    }
+
+    /// The store, with `interceptor` on its client.
+    async fn store_intercepted(&self, interceptor: impl Intercept + 'static) -> S3Store {
+        let config = self.sdk_config(&self.settings()).await;
+        let builder = aws_sdk_s3::config::Builder::from(&config).interceptor(interceptor);
+        S3Store::with_s3_config(builder, &self.settings())
     }
 
     pub async fn bucket(&self, store: &S3Store, name: &str) {
@@ -59,17 +74,79 @@ impl Moto {
     }
 }
 
-/// Records the objects GETs read and counts the bytes they read.
+/// Counts the requests of a client under way at once, and the most seen.
+#[derive(Debug, Clone, Default)]
+struct InFlight(Arc<Requests>);
+
+#[derive(Debug, Default)]
+struct Requests {
+    now: AtomicI64,
+    most: AtomicI64,
+}
+
+impl Intercept for InFlight {
+    fn name(&self) -> &'static str {
+        "InFlight"
+    }
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let now = self.0.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.0.most.fetch_max(now, Ordering::SeqCst);
+        Ok(())
+    }
+    fn read_after_attempt(
+        &self,
+        _: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Records the objects GETs read and counts the bytes they read; can hold
+/// a read or the publishing of a write behind a [`Gate`].
 #[derive(Debug)]
 struct Counting {
     inner: StorageRef,
     bytes: AtomicU64,
     gets: std::sync::Mutex<Vec<String>>,
-    /// Once set, a prefix under which the first object read is held until
-    /// another one there is read (see [`Counting::gate`]), and the objects
-    /// read there so far.
-    gate: std::sync::Mutex<Option<(String, Vec<String>)>>,
-    gate_opened: tokio::sync::watch::Sender<usize>,
+    gate: Arc<Gate>,
+}
+
+/// Once set to a prefix, holds the first object under it that is read (or
+/// published, for a write) until another object there is: a worker that
+/// reads (or publishes) its objects strictly one after the other never gets
+/// past its first.
+#[derive(Debug)]
+struct Gate {
+    /// The prefix, and the objects seen under it so far.
+    seen: std::sync::Mutex<Option<(String, Vec<String>)>>,
+    opened: tokio::sync::watch::Sender<usize>,
+}
+
+impl Gate {
+    async fn pass(&self, uri: &str) {
+        let first = match &mut *self.seen.lock().unwrap() {
+            Some((prefix, seen)) if uri.starts_with(prefix.as_str()) => {
+                if !seen.iter().any(|s| s == uri) {
+                    seen.push(uri.to_string());
+                    self.opened.send_replace(seen.len());
+                }
+                seen[0] == uri
+            }
+            _ => false,
+        };
+        if first {
+            let mut opened = self.opened.subscribe();
+            opened.wait_for(|n| *n >= 2).await.unwrap();
+        }
+    }
 }
 
 impl Counting {
@@ -78,33 +155,26 @@ impl Counting {
             inner,
             bytes: AtomicU64::new(0),
             gets: Default::default(),
-            gate: Default::default(),
-            gate_opened: tokio::sync::watch::Sender::new(0),
+            gate: Arc::new(Gate {
+                seen: Default::default(),
+                opened: tokio::sync::watch::Sender::new(0),
+            }),
         }
     }
 
-    /// From now on, holds the first read of an object under `prefix` until a
-    /// read of another object there has started: a worker that fetches its
-    /// files strictly one after the other never gets past its first file.
-    fn gate(&self, prefix: &str) {
-        *self.gate.lock().unwrap() = Some((prefix.to_string(), Vec::new()));
-    }
-
-    async fn pass_gate(&self, uri: &str) {
-        let first = match &mut *self.gate.lock().unwrap() {
-            Some((prefix, seen)) if uri.starts_with(prefix.as_str()) => {
-                if !seen.iter().any(|s| s == uri) {
-                    seen.push(uri.to_string());
-                    self.gate_opened.send_replace(seen.len());
-                }
-                seen[0] == uri
-            }
-            _ => false,
-        };
-        if first {
-            let mut opened = self.gate_opened.subscribe();
-            opened.wait_for(|n| *n >= 2).await.unwrap();
-        }
+    /// Runs `work` with the [`Gate`] set to `prefix`; a worker that never
+    /// has two objects there under way at once fails, saying `why`, at 60 s.
+    async fn through_gate<T>(
+        &self,
+        prefix: &str,
+        why: &str,
+        work: impl std::future::Future<Output = dbsnaplake_core::Result<T>>,
+    ) -> T {
+        *self.gate.seen.lock().unwrap() = Some((prefix.to_string(), Vec::new()));
+        tokio::time::timeout(Duration::from_secs(60), work)
+            .await
+            .expect(why)
+            .unwrap()
     }
 
     fn count(&self, uri: &str, b: Bytes) -> Bytes {
@@ -126,20 +196,45 @@ impl Storage for Counting {
         Ok(self.count(uri, self.inner.get(uri).await?))
     }
     async fn get_range(&self, uri: &str, range: Range<u64>) -> dbsnaplake_core::Result<Bytes> {
-        self.pass_gate(uri).await;
+        self.gate.pass(uri).await;
         Ok(self.count(uri, self.inner.get_range(uri, range).await?))
     }
     async fn head(&self, uri: &str) -> dbsnaplake_core::Result<Option<ObjectMeta>> {
         self.inner.head(uri).await
     }
     async fn writer(&self, uri: &str) -> dbsnaplake_core::Result<Box<dyn ObjectWriter>> {
-        self.inner.writer(uri).await
+        Ok(Box::new(GatedWriter {
+            inner: self.inner.writer(uri).await?,
+            uri: uri.to_string(),
+            gate: self.gate.clone(),
+        }))
     }
     async fn list(&self, prefix: &str) -> dbsnaplake_core::Result<Vec<ObjectMeta>> {
         self.inner.list(prefix).await
     }
     async fn delete(&self, uri: &str) -> dbsnaplake_core::Result<()> {
         self.inner.delete(uri).await
+    }
+}
+
+/// A write whose publishing passes the [`Gate`] first.
+struct GatedWriter {
+    inner: Box<dyn ObjectWriter>,
+    uri: String,
+    gate: Arc<Gate>,
+}
+
+#[async_trait]
+impl ObjectWriter for GatedWriter {
+    async fn write(&mut self, data: Bytes) -> dbsnaplake_core::Result<()> {
+        self.inner.write(data).await
+    }
+    async fn finish(&mut self) -> dbsnaplake_core::Result<ObjectMeta> {
+        self.gate.pass(&self.uri).await;
+        self.inner.finish().await
+    }
+    async fn abort(&mut self) -> dbsnaplake_core::Result<()> {
+        self.inner.abort().await
     }
 }
 
@@ -328,9 +423,10 @@ async fn listing_pages_past_1000_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_round_trips_and_ranged_footer_reads_stay_small() {
     let moto = Moto::start();
-    let s3 = moto.store().await;
+    let in_flight = InFlight::default();
+    let s3 = moto.store_intercepted(in_flight.clone()).await;
     moto.bucket(&s3, "big").await;
-    let data: Vec<u8> = (0..20 * 1024 * 1024u32)
+    let data: Vec<u8> = (0..36 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let mut w = s3.writer("s3://big/blob.bin").await.unwrap();
@@ -340,9 +436,16 @@ async fn multipart_round_trips_and_ranged_footer_reads_stay_small() {
     let meta = w.finish().await.unwrap();
     assert_eq!(meta.size, data.len() as u64);
     assert!(
-        meta.etag.as_deref().unwrap().contains("-3"),
-        "3 parts: {:?}",
+        meta.etag.as_deref().unwrap().contains("-5"),
+        "5 parts: {:?}",
         meta.etag
+    );
+    // Only the parts can overlap (the upload is created before them and
+    // completed after them): they were sent side by side.
+    let most = in_flight.0.most.load(Ordering::SeqCst);
+    assert!(
+        (2..=dbsnaplake_core::storage::PARTS_AT_ONCE as i64).contains(&most),
+        "{most} requests at once"
     );
     assert_eq!(
         s3.get("s3://big/blob.bin").await.unwrap().as_ref(),
@@ -644,19 +747,55 @@ async fn a_staging_worker_fetches_the_next_file_while_it_reads_one() {
     let data = "s3://ahead/snap/data/";
     counting.gets_under(data);
 
-    counting.gate(data);
-    let staged = tokio::time::timeout(
-        Duration::from_secs(60),
-        dbsnaplake_core::steps::stage::stage(&run, &groups[0].group),
-    )
-    .await
-    .expect("the first file's read waits for the second file's fetch to start")
-    .unwrap();
+    let staged = counting
+        .through_gate(
+            data,
+            "the first file's read waits for the second file's fetch to start",
+            dbsnaplake_core::steps::stage::stage(&run, &groups[0].group),
+        )
+        .await;
     assert_eq!(staged.n_record, 9_000);
     assert_eq!(
         counting.gets_under(data),
         3,
         "each snapshot file is fetched whole, once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_worker_publishes_a_staging_file_while_it_writes_the_next() {
+    let moto = Moto::start();
+    let (counting, run, groups) = planned(
+        &moto,
+        "publish",
+        serde_json::json!({
+            "tables": {"*": {"partition_by": [{"name": "year", "from": "order_time", "fn": "year"}]}},
+        }),
+    )
+    .await;
+    assert_eq!(groups.len(), 1);
+
+    let staging = "s3://publish/staging/datalake/";
+    let staged = counting
+        .through_gate(
+            staging,
+            "the first staging file's PUT waits for another one's to start",
+            dbsnaplake_core::steps::stage::stage(&run, &groups[0].group),
+        )
+        .await;
+    assert_eq!(
+        (staged.n_record, staged.n_file),
+        (9_000, 3),
+        "a file a year"
+    );
+    let (_, files) = dbsnaplake_core::manifest::read_manifest(&run.store, &staged.manifest)
+        .await
+        .unwrap();
+    let listed = run.store.list(staging).await.unwrap();
+    assert_eq!(
+        files.iter().map(|f| (&f.uri, f.size)).collect::<Vec<_>>(),
+        listed.iter().map(|m| (&m.uri, m.size)).collect::<Vec<_>>(),
+        "the manifest names every staging file published, in order"
     );
 }
 
@@ -686,14 +825,13 @@ async fn a_compaction_worker_reads_its_staging_files_concurrently() {
         .await
         .unwrap();
 
-    counting.gate("s3://merge/staging/datalake/year=");
-    let lake = tokio::time::timeout(
-        Duration::from_secs(60),
-        compact::compact(&run, &partitions[0].group),
-    )
-    .await
-    .expect("the first staging file's read waits for another file's read to start")
-    .unwrap();
+    let lake = counting
+        .through_gate(
+            "s3://merge/staging/datalake/year=",
+            "the first staging file's read waits for another file's read to start",
+            compact::compact(&run, &partitions[0].group),
+        )
+        .await;
     assert_eq!(lake.n_file, 1);
     let (_, inputs) = dbsnaplake_core::manifest::read_manifest(&run.store, &partitions[0].group)
         .await

@@ -47,6 +47,7 @@ pub mod schema;
 pub mod sort;
 pub mod steps;
 pub mod storage;
+mod tasks;
 pub mod transform;
 
 pub use error::{Error, ErrorKind, Result};

@@ -6,7 +6,9 @@
 //! table's `sort_by` and written as one staging file, `<fingerprint>-<run>.parquet`
 //! in the partition folder, where `<fingerprint>` is the group's. A group that
 //! fits the budget gives one file per partition; a larger one gives one sorted
-//! run per flush, which compaction merges like any other staging files.
+//! run per flush, which compaction merges like any other staging files. A
+//! file is published (on S3, its PUT) while the next one is sorted and
+//! encoded, [`UPLOADS_AT_ONCE`] at most.
 //!
 //! The staging file group manifest is written last and records the group's
 //! fingerprint: a rerun of a finished group returns at once, and a rerun of an
@@ -37,10 +39,16 @@ use crate::read::text;
 use crate::schema::{TableSchemas, check_same_schema, conform, drop_partition_names, from_columns};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
 use crate::storage::{is_s3, join};
+use crate::tasks::{Queue, Spawned};
 use crate::transform::Pipeline;
 
 /// Arrow bytes a staging worker buffers before it writes sorted runs.
 pub const MEMORY_BUDGET: usize = 256 * 1024 * 1024;
+/// Staging files a worker publishes at once while it writes the next ones.
+pub const UPLOADS_AT_ONCE: usize = 4;
+/// Encoded bytes of the staging files being published at once (a larger
+/// file is published alone).
+pub const UPLOAD_BUDGET: u64 = 32 * 1024 * 1024;
 /// Rows per batch read from a snapshot file.
 pub const READ_BATCH_ROWS: usize = 64 * 1024;
 
@@ -82,6 +90,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         buffered: 0,
         runs: 0,
         written: Vec::new(),
+        uploads: Queue::new(UPLOADS_AT_ONCE, UPLOAD_BUDGET, "publishing a staging file"),
         dynamodb_columns: None,
         text_schema: None,
         planned_schema: None,
@@ -94,6 +103,8 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         read_records += stager.read_file(f, bytes).await?;
     }
     stager.flush().await?;
+    let finished = stager.uploads.drain().await?;
+    stager.written.extend(finished);
     let (written, filtered) = (stager.written, stager.filtered);
     let staged: u64 = written.iter().filter_map(|f| f.n_record).sum();
     if staged + filtered != read_records {
@@ -130,7 +141,7 @@ pub const READ_AHEAD_MAX: u64 = 64 * 1024 * 1024;
 /// read by ranges in their turn, as are local files, which the kernel reads
 /// ahead itself (a copy of our own cost memory and gained nothing there).
 /// Dropping it stops the fetch.
-struct ReadAhead(Option<tokio::task::JoinHandle<Result<bytes::Bytes>>>);
+struct ReadAhead(Option<Spawned<Result<bytes::Bytes>>>);
 
 impl ReadAhead {
     fn start(run: &Run, f: Option<&DataFile>) -> Self {
@@ -139,7 +150,7 @@ impl ReadAhead {
                 .map(|f| {
                     let (store, uri, size) = (run.store.clone(), f.uri.clone(), f.size);
                     let etag = f.etag.clone();
-                    tokio::spawn(
+                    Spawned::new(
                         async move { store.get_range_if(&uri, 0..size, etag.as_deref()).await },
                     )
                 }),
@@ -147,21 +158,10 @@ impl ReadAhead {
     }
 
     /// The bytes of `f` if they were fetched ahead.
-    async fn bytes(mut self, f: &DataFile) -> Result<Option<bytes::Bytes>> {
-        match self.0.take() {
+    async fn bytes(self, f: &DataFile) -> Result<Option<bytes::Bytes>> {
+        match self.0 {
             None => Ok(None),
-            Some(fetch) => fetch
-                .await
-                .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))?
-                .map(Some),
-        }
-    }
-}
-
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        if let Some(fetch) = &self.0 {
-            fetch.abort();
+            Some(fetch) => fetch.join(&format!("reading {}", f.uri)).await?.map(Some),
         }
     }
 }
@@ -180,7 +180,10 @@ struct Stager<'a> {
     buffers: BTreeMap<PartitionPath, Vec<RecordBatch>>,
     buffered: usize,
     runs: usize,
+    /// Staging files published, in the order they were written.
     written: Vec<DataFile>,
+    /// Staging files being published.
+    uploads: Queue<DataFile>,
     /// For a DynamoDB export: the table's columns, read once from the snapshot manifest.
     dynamodb_columns: Option<Arc<Columns>>,
     /// For NDJSON and CSV files: the table's schema, decided once.
@@ -458,15 +461,24 @@ impl Stager<'_> {
                     return Err(e);
                 }
             }
-            let done = w.finish().await?;
-            self.written.push(DataFile {
-                n_record: Some(done.n_record),
-                etag: done.meta.etag,
-                table: self.table.clone(),
-                partition: Some(path.as_str().to_string()),
-                checksum: Some(done.checksum),
-                ..DataFile::new(uri, done.meta.size)
-            });
+            // Publishing the file (on S3, its PUT) goes on while the next
+            // partition sorts and encodes.
+            let (table, partition) = (self.table.clone(), path.as_str().to_string());
+            let finished = self
+                .uploads
+                .push(w.approx_size(), async move {
+                    let done = w.finish().await?;
+                    Ok(DataFile {
+                        n_record: Some(done.n_record),
+                        etag: done.meta.etag,
+                        table,
+                        partition: Some(partition),
+                        checksum: Some(done.checksum),
+                        ..DataFile::new(uri, done.meta.size)
+                    })
+                })
+                .await?;
+            self.written.extend(finished);
         }
         Ok(())
     }

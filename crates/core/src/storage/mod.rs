@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use local::LocalStore;
-pub use s3::{S3Store, split_s3_uri};
+pub use s3::{PARTS_AT_ONCE, S3Store, split_s3_uri};
 
 use crate::error::{Error, Result};
 

@@ -3,8 +3,9 @@
 //! - Reads are ranged GETs; Parquet readers fetch the footer first, then the
 //!   column chunks they need, never whole objects.
 //! - Writes stream: below [`PART_SIZE`] one PUT; above, a multipart upload of
-//!   [`PART_SIZE`] parts that is completed on finish and aborted on error,
-//!   abort or drop, so no upload is left open.
+//!   [`PART_SIZE`] parts, [`PARTS_AT_ONCE`] of them sent at once while the
+//!   writer produces the next, that is completed on finish and aborted on
+//!   error, abort or drop, so no upload is left open.
 //! - Throttling (503 SlowDown), 5xx, timeouts and connection resets are
 //!   retried by the SDK's standard strategy (exponential backoff with full
 //!   jitter, [`MAX_ATTEMPTS`] attempts); every other error is returned at once
@@ -30,9 +31,12 @@ use tracing::warn;
 use super::{ObjectMeta, ObjectWriter, Storage};
 use crate::error::{Error, Result};
 use crate::job::{S3Settings, Sse};
+use crate::tasks::Queue;
 
 /// Size of a multipart upload part, and the threshold for using one.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts of one multipart upload sent at once, while the writer goes on.
+pub const PARTS_AT_ONCE: usize = 4;
 /// Attempts per request, first included.
 pub const MAX_ATTEMPTS: u32 = 8;
 
@@ -76,7 +80,14 @@ impl S3Store {
 
     /// A store over an SDK configuration (tests pass one with static credentials).
     pub fn with_config(config: &aws_config::SdkConfig, settings: &S3Settings) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(config)
+        Self::with_s3_config(aws_sdk_s3::config::Builder::from(config), settings)
+    }
+
+    /// A store over an S3 client configuration, for callers that add to it
+    /// (an interceptor, say); `settings`, retries and timeouts are applied
+    /// on top.
+    pub fn with_s3_config(builder: aws_sdk_s3::config::Builder, settings: &S3Settings) -> Self {
+        let conf = builder
             .force_path_style(settings.path_style)
             .retry_config(
                 RetryConfig::standard()
@@ -290,6 +301,11 @@ impl Storage for S3Store {
             buf: BytesMut::new(),
             upload: None,
             parts: Vec::new(),
+            uploading: Queue::new(
+                PARTS_AT_ONCE,
+                (PARTS_AT_ONCE * PART_SIZE) as u64,
+                "uploading a part",
+            ),
             size: 0,
             done: false,
             metadata: (!metadata.is_empty()).then(|| metadata.into_iter().collect()),
@@ -351,7 +367,10 @@ struct S3Writer {
     key: String,
     buf: BytesMut,
     upload: Option<String>,
+    /// Parts uploaded, in order.
     parts: Vec<CompletedPart>,
+    /// Parts being uploaded.
+    uploading: Queue<CompletedPart>,
     size: u64,
     done: bool,
     metadata: Option<HashMap<String, String>>,
@@ -371,6 +390,8 @@ fn content_type(key: &str) -> Option<String> {
 }
 
 impl S3Writer {
+    /// Starts uploading `data` as the next part, in the background once
+    /// the multipart upload exists, while the caller produces the next one.
     async fn upload_part(&mut self, data: Bytes) -> Result<()> {
         let s = &self.store;
         let upload_id = match &self.upload {
@@ -397,29 +418,34 @@ impl S3Writer {
                 id
             }
         };
-        let number = self.parts.len() as i32 + 1;
-        let out = s
+        let number = (self.parts.len() + self.uploading.len() + 1) as i32;
+        let bytes = data.len() as u64;
+        let request = s
             .client
             .upload_part()
             .bucket(&self.bucket)
             .key(&self.key)
-            .upload_id(&upload_id)
+            .upload_id(upload_id)
             .part_number(number)
             .body(ByteStream::from(data))
-            .set_expected_bucket_owner(s.owner.clone())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&self.uri, e))?;
-        self.parts.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(out.e_tag().map(str::to_string))
-                .build(),
-        );
+            .set_expected_bucket_owner(s.owner.clone());
+        let uri = self.uri.clone();
+        let uploaded = self
+            .uploading
+            .push(bytes, async move {
+                let out = request.send().await.map_err(|e| sdk_error(&uri, e))?;
+                Ok(CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build())
+            })
+            .await?;
+        self.parts.extend(uploaded);
         Ok(())
     }
 
     async fn abort_upload(&mut self) -> Result<()> {
+        self.uploading.stop();
         if let Some(id) = self.upload.take() {
             self.store
                 .client
@@ -459,6 +485,8 @@ impl S3Writer {
             let data = std::mem::take(&mut self.buf).freeze();
             self.upload_part(data).await?;
         }
+        let uploaded = self.uploading.drain().await?;
+        self.parts.extend(uploaded);
         let out = s
             .client
             .complete_multipart_upload()
@@ -526,7 +554,9 @@ impl ObjectWriter for S3Writer {
 impl Drop for S3Writer {
     fn drop(&mut self) {
         // Dropped mid-upload (an early return, a cancelled task): abort in the
-        // background so no multipart upload is left open to be billed.
+        // background so no multipart upload is left open to be billed; the
+        // parts under way are stopped first.
+        self.uploading.stop();
         if let (Some(id), Ok(rt)) = (self.upload.take(), tokio::runtime::Handle::try_current()) {
             let (client, bucket, key, owner) = (
                 self.store.client.clone(),
