@@ -4,10 +4,10 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/dbsnaplake
 
-.PHONY: help demo build test lint lint-infra python-deps package deploy bench clean
+.PHONY: help demo build test lint lint-infra python-deps package deploy bench bench-s3 clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## Build the dbsnaplake binary (release)
 	$(CARGO) build --release --locked -p dbsnaplake
@@ -53,6 +53,9 @@ package: ## arm64 zips of every Lambda with cargo-lambda (pip install cargo-lamb
 
 deploy: ## sam build + sam deploy --guided (needs AWS credentials; never run in CI)
 	cd infra && sam build --template template.yaml && sam deploy --guided
+
+bench-s3: build python-deps ## A staging and a compaction worker against moto on loopback (BENCH_BASELINE=<binary> alternates another build)
+	DBSNAPLAKE_BIN=$(CURDIR)/$(BIN) $(PY) bench/s3_bench.py
 
 bench: build python-deps ## dbsnaplake vs polars vs DuckDB on the reference job (BENCH_ROWS, BENCH_ROUNDS to scale; BENCH_ORDER=time for time-ordered sources)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
