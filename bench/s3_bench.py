@@ -63,23 +63,23 @@ def main():
     if not MOTO.exists():
         sys.exit(f"{MOTO} is missing: run `make python-deps`")
     proc, endpoint = start_moto()
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_REGION="us-east-1", DBSNAPLAKE_ENDPOINT_URL=endpoint)
-    os.environ.update(env)
+    # The workers (and boto3, for the set-up) find moto and its credentials here.
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_REGION="us-east-1", DBSNAPLAKE_ENDPOINT_URL=endpoint)
     try:
-        run(env)
+        run(endpoint)
     finally:
         proc.kill()
 
 
-def run(env):
+def run(endpoint):
     import boto3
 
-    s3 = boto3.resource("s3", endpoint_url=env["DBSNAPLAKE_ENDPOINT_URL"])
+    s3 = boto3.resource("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket=BUCKET)
     bucket = s3.Bucket(BUCKET)
     subprocess.run([BIN, "generate", "--path-style", "--out", f"s3://{BUCKET}/snap",
-                    "--rows", str(ROWS), "--files", str(FILES)], check=True, env=env,
+                    "--rows", str(ROWS), "--files", str(FILES)], check=True,
                    stdout=subprocess.DEVNULL)
     size = sum(o.size for o in bucket.objects.filter(Prefix="snap/data/"))
     tmp = Path(tempfile.mkdtemp(prefix="s3-bench-"))
@@ -97,7 +97,7 @@ def run(env):
         return str(path)
 
     def step(binary, *args):
-        subprocess.run([binary, *args], check=True, env=env, capture_output=True)
+        subprocess.run([binary, *args], check=True, capture_output=True)
 
     def group(name, kind):
         return f"s3://{BUCKET}/{name}/staging/manifests/{kind}/manifest-summary/manifest-summary-1.json"
