@@ -1,8 +1,8 @@
 """make bench-s3: one staging and one compaction worker against an S3 server (moto) on loopback.
 
 Starts moto on a free port, writes a deterministic snapshot into it (`dbsnaplake generate`,
-S3_BENCH_ROWS rows in S3_BENCH_FILES files), plans it as one group, and times, ROUNDS times,
-`dbsnaplake stage` of that group (year/month partitions: many small staging files, each one
+S3_BENCH_ROWS rows in S3_BENCH_FILES files, row groups of at most S3_BENCH_ROW_GROUP_ROWS rows),
+plans it as one group, and times, ROUNDS times, `dbsnaplake stage` of that group (year/month partitions: many small staging files, each one
 PUT) and `dbsnaplake compact` of one year partition (one ~67 MB lake file: a multipart upload).
 Each worker is one process, as one Lambda invocation; the step before it is redone between
 rounds so every round does the same work. Prints the median wall time, CPU time, peak RSS and
@@ -14,8 +14,11 @@ ours to the baseline is printed: how the S3 work of two versions compares on thi
 Loopback has next to no latency and plenty of bandwidth, so S3 proper gains more from what
 overlaps requests with work than these figures show.
 
-Environment: S3_BENCH_ROWS (3_000_000), S3_BENCH_FILES (30), BENCH_ROUNDS (3),
-DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_BASELINE (none)."""
+Files over 64 MiB are read row group by row group rather than fetched whole ahead of their turn:
+S3_BENCH_FILES=2 S3_BENCH_ROW_GROUP_ROWS=250000 times that way of reading.
+
+Environment: S3_BENCH_ROWS (3_000_000), S3_BENCH_FILES (30), S3_BENCH_ROW_GROUP_ROWS (1048576),
+BENCH_ROUNDS (3), DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_BASELINE (none)."""
 
 import json
 import os
@@ -31,6 +34,7 @@ from bench import BIN, ROOT, ROUNDS, measure
 
 ROWS = int(os.environ.get("S3_BENCH_ROWS", 3_000_000))
 FILES = int(os.environ.get("S3_BENCH_FILES", 30))
+ROW_GROUP_ROWS = int(os.environ.get("S3_BENCH_ROW_GROUP_ROWS", 1_048_576))
 BASELINE = os.environ.get("BENCH_BASELINE")
 MOTO = ROOT / ".venv/bin/moto_server"
 BUCKET = "bench"
@@ -79,7 +83,8 @@ def run(endpoint):
     s3.create_bucket(Bucket=BUCKET)
     bucket = s3.Bucket(BUCKET)
     subprocess.run([BIN, "generate", "--path-style", "--out", f"s3://{BUCKET}/snap",
-                    "--rows", str(ROWS), "--files", str(FILES)], check=True,
+                    "--rows", str(ROWS), "--files", str(FILES),
+                    "--row-group-rows", str(ROW_GROUP_ROWS)], check=True,
                    stdout=subprocess.DEVNULL)
     size = sum(o.size for o in bucket.objects.filter(Prefix="snap/data/"))
     tmp = Path(tempfile.mkdtemp(prefix="s3-bench-"))
@@ -125,7 +130,8 @@ def run(endpoint):
             print(f"round {r + 1} {label:<10} stage {results[('stage', label)][-1][0]:6.2f} s  "
                   f"compact {results[('compact', label)][-1][0]:6.2f} s", flush=True)
     lake = max(o.size for o in bucket.objects.filter(Prefix="years/lake/"))
-    print(f"\nS3 (moto on loopback): {ROWS} rows, {FILES} files, {size / 2**20:.0f} MiB; median of {ROUNDS}")
+    print(f"\nS3 (moto on loopback): {ROWS} rows, {FILES} files, {size / 2**20:.0f} MiB, "
+          f"row groups of at most {ROW_GROUP_ROWS} rows; median of {ROUNDS}")
     print(f"stage: one group into 36 year/month partitions; compact: one year into a "
           f"{lake / 2**20:.0f} MiB lake file")
     print(f"{'worker':<9}{'binary':<12}{'wall s':>8}{'cpu s':>8}{'peak MB':>9}{'cores':>7}{'ours/this':>11}")

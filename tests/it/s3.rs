@@ -19,6 +19,7 @@ use dbsnaplake_core::job::S3Settings;
 use dbsnaplake_core::steps::local::{Quiet, run_all};
 use dbsnaplake_core::storage::{ObjectMeta, ObjectWriter, S3Store, Storage, StorageRef, Stores};
 use dbsnaplake_core::{Error, Job, Run};
+use futures::TryStreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
@@ -116,6 +117,8 @@ struct Counting {
     inner: StorageRef,
     bytes: AtomicU64,
     gets: std::sync::Mutex<Vec<String>>,
+    /// Every ranged read, in the order asked.
+    ranges: std::sync::Mutex<Vec<Range<u64>>>,
     gate: Arc<Gate>,
 }
 
@@ -155,6 +158,7 @@ impl Counting {
             inner,
             bytes: AtomicU64::new(0),
             gets: Default::default(),
+            ranges: Default::default(),
             gate: Arc::new(Gate {
                 seen: Default::default(),
                 opened: tokio::sync::watch::Sender::new(0),
@@ -197,6 +201,7 @@ impl Storage for Counting {
     }
     async fn get_range(&self, uri: &str, range: Range<u64>) -> dbsnaplake_core::Result<Bytes> {
         self.gate.pass(uri).await;
+        self.ranges.lock().unwrap().push(range.clone());
         Ok(self.count(uri, self.inner.get_range(uri, range).await?))
     }
     async fn head(&self, uri: &str) -> dbsnaplake_core::Result<Option<ObjectMeta>> {
@@ -482,6 +487,89 @@ async fn multipart_round_trips_and_ranged_footer_reads_stay_small() {
         read * 50 < file.size,
         "read {read} bytes of a {}-byte object",
         file.size
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parquet_reader_fetches_the_next_row_group_while_one_decodes() {
+    let moto = Moto::start();
+    let s3 = moto.store().await;
+    moto.bucket(&s3, "groups").await;
+    let counting = Arc::new(Counting::new(Arc::new(Stores::with_s3(Arc::new(s3)))));
+    let store: StorageRef = counting.clone();
+    // 200,000 rows in 4 row groups.
+    let ids = arrow::array::Int64Array::from_iter_values(0..200_000);
+    let notes =
+        arrow::array::StringArray::from_iter_values((0..200_000).map(|i| format!("note {i}")));
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(ids) as arrow::array::ArrayRef),
+        ("note", Arc::new(notes) as arrow::array::ArrayRef),
+    ])
+    .unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(50_000))
+        .build();
+    let mut file = Vec::new();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let uri = "s3://groups/file.parquet";
+    store.put(uri, Bytes::from(file)).await.unwrap();
+    let whole = store.get(uri).await.unwrap();
+    let size = whole.len() as u64;
+    let expected: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(whole)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+
+    let reader = dbsnaplake_core::parquet_io::ObjectReader::new(store.clone(), uri, size)
+        .with_read_ahead(64 << 20);
+    let builder = dbsnaplake_core::parquet_io::open_reader(reader)
+        .await
+        .unwrap();
+    let starts: Vec<u64> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|rg| rg.columns()[0].byte_range().0)
+        .collect();
+    assert_eq!(starts.len(), 4);
+    let mut stream = builder.with_batch_size(1000).build().unwrap();
+    counting.ranges.lock().unwrap().clear();
+    let first = stream.try_next().await.unwrap().unwrap();
+    // The first batch is out: the second row group is on its way already.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !counting
+        .ranges
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.start == starts[1])
+    {
+        assert!(
+            Instant::now() < deadline,
+            "row group 2 not fetched ahead: {:?}",
+            counting.ranges.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut got = vec![first];
+    while let Some(b) = stream.try_next().await.unwrap() {
+        got.push(b);
+    }
+    assert_eq!(
+        arrow::compute::concat_batches(&got[0].schema(), &got).unwrap(),
+        arrow::compute::concat_batches(&expected[0].schema(), &expected).unwrap()
+    );
+    // Each row group was fetched once: one request each, from its start.
+    let ranges = counting.ranges.lock().unwrap().clone();
+    assert_eq!(
+        ranges.iter().map(|r| r.start).collect::<Vec<_>>(),
+        starts,
+        "{ranges:?}"
     );
 }
 

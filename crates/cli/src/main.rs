@@ -158,6 +158,9 @@ enum Command {
         /// whose keys follow insertion time (default: random times)
         #[arg(long)]
         time_ordered: bool,
+        /// Most rows in one Parquet row group.
+        #[arg(long, default_value_t = generate::ROW_GROUP_ROWS)]
+        row_group_rows: usize,
     },
 }
 
@@ -347,6 +350,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             seed,
             months,
             time_ordered,
+            row_group_rows,
         } => {
             let rows = rows
                 .unwrap_or_else(|| size.unwrap_or(0) / BYTES_PER_ROW)
@@ -355,6 +359,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
                 seed,
                 months,
                 time_ordered,
+                row_group_rows,
                 tables,
                 ..Spec::new(&out, rows, files)
             };

@@ -43,6 +43,8 @@ pub struct Spec {
     /// `order_time` grows with the row number (a table exported in primary-key
     /// order whose keys follow insertion time) instead of being random.
     pub time_ordered: bool,
+    /// Most rows in one Parquet row group.
+    pub row_group_rows: usize,
 }
 
 impl Spec {
@@ -56,12 +58,16 @@ impl Spec {
             seed: 42,
             months: 36,
             time_ordered: false,
+            row_group_rows: ROW_GROUP_ROWS,
         }
     }
 }
 
 /// Rows per generated batch (and Parquet row group granularity).
 const BATCH_ROWS: u64 = 64 * 1024;
+/// Most rows in one Parquet row group unless the spec says otherwise: the
+/// Parquet writer's default.
+pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// 2022-01-01T00:00:00Z in microseconds.
 const START_US: i64 = 1_640_995_200_000_000;
 const STATUSES: [&str; 5] = ["pending", "paid", "shipped", "delivered", "cancelled"];
@@ -216,7 +222,10 @@ pub async fn generate(store: &StorageRef, spec: &Spec) -> Result<(String, Manife
                 store,
                 &uri,
                 schema(),
-                writer_properties(Compression::Snappy),
+                writer_properties(Compression::Snappy)
+                    .into_builder()
+                    .set_max_row_group_row_count(Some(spec.row_group_rows.max(1)))
+                    .build(),
                 last.saturating_sub(first),
             )
             .await?;
@@ -290,5 +299,26 @@ mod tests {
         assert!(times.values().is_sorted());
         assert_eq!(times.value(400), START_US + span / 2);
         assert_eq!(a.column_by_name("note"), b.column_by_name("note"));
+    }
+
+    #[tokio::test]
+    async fn row_groups_hold_at_most_the_rows_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: StorageRef = Arc::new(crate::storage::Stores::local());
+        let spec = Spec {
+            row_group_rows: 300,
+            ..Spec::new(dir.path().to_str().unwrap(), 1_000, 2)
+        };
+        let (_, summary) = generate(&store, &spec).await.unwrap();
+        assert_eq!(summary.n_record, Some(1_000));
+        for f in ["part-00001.parquet", "part-00002.parquet"] {
+            let uri = join(&join(&spec.out, "data"), f);
+            let size = store.head(&uri).await.unwrap().unwrap().size;
+            let footer = crate::parquet_io::read_footer(&store, &uri, size)
+                .await
+                .unwrap();
+            let rows: Vec<i64> = footer.row_groups().iter().map(|g| g.num_rows()).collect();
+            assert_eq!(rows, [300, 200], "{uri}");
+        }
     }
 }

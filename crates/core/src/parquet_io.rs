@@ -26,6 +26,7 @@ use crate::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::job::{Compression, Output};
 use crate::storage::{ObjectMeta, ObjectWriter, StorageRef};
+use crate::tasks::Spawned;
 
 /// Key of the Parquet key-value metadata entry holding the record count.
 pub const N_RECORD_KEY: &str = "dbsnaplake.n_record";
@@ -44,6 +45,12 @@ pub struct ObjectReader {
     size: u64,
     etag: Option<String>,
     whole: Option<Bytes>,
+    /// Largest row group fetched ahead of its turn; 0: none is.
+    ahead_max: u64,
+    /// Byte span of each row group, every column (known once the footer is).
+    row_groups: Vec<Range<u64>>,
+    /// The row group being fetched ahead: its span and the fetch.
+    ahead: Option<(Range<u64>, Spawned<Result<Bytes>>)>,
 }
 
 impl ObjectReader {
@@ -55,7 +62,19 @@ impl ObjectReader {
             size,
             etag: None,
             whole: None,
+            ahead_max: 0,
+            row_groups: Vec::new(),
+            ahead: None,
         }
+    }
+
+    /// Fetches each row group while the one before it is decoded, when the
+    /// two hold at most `max` bytes, so that a large file read row group by
+    /// row group does not wait for every fetch in turn. It fetches every
+    /// column of the row group, so it is meant for reads of every column.
+    pub fn with_read_ahead(mut self, max: u64) -> Self {
+        self.ahead_max = max;
+        self
     }
 
     /// Serves every read from `bytes`, the whole object already fetched.
@@ -79,6 +98,49 @@ impl ObjectReader {
                     .get_range_if(&self.uri, range, self.etag.as_deref())
                     .await
             }
+        }
+    }
+}
+
+impl ObjectReader {
+    /// The bytes of `ranges` if they lie in the row group fetched ahead; the
+    /// fetch of the row group after it then starts. A fetch ahead that does
+    /// not hold them is dropped (stopped).
+    async fn fetched_ahead(&mut self, ranges: &[Range<u64>]) -> Result<Option<Vec<Bytes>>> {
+        let Some((span, fetch)) = self.ahead.take() else {
+            return Ok(None);
+        };
+        if !ranges
+            .iter()
+            .all(|r| span.start <= r.start && r.end <= span.end)
+        {
+            return Ok(None);
+        }
+        let bytes = fetch.join(&format!("reading {}", self.uri)).await??;
+        self.start_ahead(span.clone());
+        Ok(Some(
+            ranges
+                .iter()
+                .map(|r| {
+                    bytes.slice((r.start - span.start) as usize..(r.end - span.start) as usize)
+                })
+                .collect(),
+        ))
+    }
+
+    /// Starts fetching the row group after the bytes `current` being read,
+    /// if there is one and the two together are at most the read-ahead's
+    /// bytes: a file read by row groups never holds more fetched bytes than
+    /// one fetched whole ahead of its turn.
+    fn start_ahead(&mut self, current: Range<u64>) {
+        let next = self.row_groups.iter().find(|rg| rg.start >= current.end);
+        let held = current.end - current.start;
+        if let Some(span) = next.filter(|rg| held + (rg.end - rg.start) <= self.ahead_max) {
+            let (store, uri, etag) = (self.store.clone(), self.uri.clone(), self.etag.clone());
+            let range = span.clone();
+            let fetch =
+                Spawned::new(async move { store.get_range_if(&uri, range, etag.as_deref()).await });
+            self.ahead = Some((span.clone(), fetch));
         }
     }
 }
@@ -114,6 +176,15 @@ impl AsyncFileReader for ObjectReader {
         // Column chunks of one row group are usually adjacent: read them with
         // one request per contiguous run instead of one per chunk.
         async move {
+            if let Some(fetched) = self.fetched_ahead(&ranges).await.map_err(to_pq)? {
+                return Ok(fetched);
+            }
+            if let (Some(start), Some(end)) = (
+                ranges.iter().map(|r| r.start).min(),
+                ranges.iter().map(|r| r.end).max(),
+            ) {
+                self.start_ahead(start..end);
+            }
             let mut out = Vec::with_capacity(ranges.len());
             let mut i = 0;
             while i < ranges.len() {
@@ -143,8 +214,22 @@ impl AsyncFileReader for ObjectReader {
             let size = self.size;
             let meta = ParquetMetaDataReader::new()
                 .with_prefetch_hint(Some(64 * 1024))
-                .load_and_finish(self, size)
+                .load_and_finish(&mut *self, size)
                 .await?;
+            if self.ahead_max > 0 {
+                self.row_groups = meta
+                    .row_groups()
+                    .iter()
+                    .filter_map(|rg| {
+                        let spans = rg.columns().iter().map(|c| {
+                            let (start, len) = c.byte_range();
+                            start..start + len
+                        });
+                        let start = spans.clone().map(|r| r.start).min()?;
+                        Some(start..spans.map(|r| r.end).max()?)
+                    })
+                    .collect();
+            }
             Ok(Arc::new(meta))
         }
         .boxed()

@@ -131,16 +131,19 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
 /// filters removed.
 pub const FILTERED_KEY: &str = "n_filtered";
 
-/// Largest snapshot file a staging worker fetches whole ahead of its turn.
+/// Largest snapshot file a staging worker fetches whole ahead of its turn,
+/// and most bytes of a bigger Parquet file's row groups it holds at once
+/// (the one decoding and the next, fetched ahead).
 pub const READ_AHEAD_MAX: u64 = 64 * 1024 * 1024;
 
 /// The fetch of the next snapshot file on S3, under way while the worker
 /// decodes the current one, so that the next file's latency and transfer
 /// overlap the decoding instead of adding to it. At most one file is fetched
 /// ahead, and only one of at most [`READ_AHEAD_MAX`] bytes; larger files are
-/// read by ranges in their turn, as are local files, which the kernel reads
-/// ahead itself (a copy of our own cost memory and gained nothing there).
-/// Dropping it stops the fetch.
+/// read by ranges in their turn (a Parquet file's next row group fetched
+/// while one decodes, when the two fit these bytes), as are local files, which the
+/// kernel reads ahead itself (a copy of our own cost memory and gained
+/// nothing there). Dropping it stops the fetch.
 struct ReadAhead(Option<Spawned<Result<bytes::Bytes>>>);
 
 impl ReadAhead {
@@ -243,6 +246,7 @@ impl Stager<'_> {
             ObjectReader::new(self.run.store.clone(), &f.uri, f.size).with_etag(f.etag.clone());
         let builder = open_reader(match bytes {
             Some(b) => reader.with_bytes(b),
+            None if is_s3(&f.uri) => reader.with_read_ahead(READ_AHEAD_MAX),
             None => reader,
         })
         .await?;
