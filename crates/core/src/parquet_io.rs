@@ -45,7 +45,8 @@ pub struct ObjectReader {
     size: u64,
     etag: Option<String>,
     whole: Option<Bytes>,
-    /// Largest row group fetched ahead of its turn; 0: none is.
+    /// Most bytes of the row group being read and the next one, fetched
+    /// ahead, together; 0: none is fetched ahead.
     ahead_max: u64,
     /// Byte span of each row group, every column (known once the footer is).
     row_groups: Vec<Range<u64>>,
@@ -173,8 +174,6 @@ impl AsyncFileReader for ObjectReader {
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        // Column chunks of one row group are usually adjacent: read them with
-        // one request per contiguous run instead of one per chunk.
         async move {
             if let Some(fetched) = self.fetched_ahead(&ranges).await.map_err(to_pq)? {
                 return Ok(fetched);
@@ -185,6 +184,8 @@ impl AsyncFileReader for ObjectReader {
             ) {
                 self.start_ahead(start..end);
             }
+            // Column chunks of one row group are usually adjacent: read them
+            // with one request per contiguous run instead of one per chunk.
             let mut out = Vec::with_capacity(ranges.len());
             let mut i = 0;
             while i < ranges.len() {
