@@ -2,8 +2,9 @@
 
 Starts moto on a free port, writes a deterministic snapshot into it (`dbsnaplake generate`,
 S3_BENCH_ROWS rows in S3_BENCH_FILES files, row groups of at most S3_BENCH_ROW_GROUP_ROWS rows),
-plans it as one group, and times, ROUNDS times, `dbsnaplake stage` of that group (year/month partitions: many small staging files, each one
-PUT) and `dbsnaplake compact` of one year partition (one ~67 MB lake file: a multipart upload).
+plans it as one group, and times, ROUNDS times, `dbsnaplake stage` of that group (year/month
+partitions: many small staging files, each one PUT) and `dbsnaplake compact` of one year
+partition (one ~67 MB lake file: a multipart upload).
 Each worker is one process, as one Lambda invocation; the step before it is redone between
 rounds so every round does the same work. Prints the median wall time, CPU time, peak RSS and
 the cores busy on average (CPU over wall: below 1, the worker mostly waited on S3).

@@ -141,9 +141,9 @@ pub const READ_AHEAD_MAX: u64 = 64 * 1024 * 1024;
 /// overlap the decoding instead of adding to it. At most one file is fetched
 /// ahead, and only one of at most [`READ_AHEAD_MAX`] bytes; larger files are
 /// read by ranges in their turn (a Parquet file's next row group fetched
-/// while one decodes, when the two fit these bytes), as are local files, which the
-/// kernel reads ahead itself (a copy of our own cost memory and gained
-/// nothing there). Dropping it stops the fetch.
+/// while one decodes, when the two fit these bytes), as are local files,
+/// which the kernel reads ahead itself (a copy of our own cost memory and
+/// gained nothing there). Dropping it stops the fetch.
 struct ReadAhead(Option<Spawned<Result<bytes::Bytes>>>);
 
 impl ReadAhead {
