@@ -140,20 +140,44 @@ pub fn best_fit_decreasing<K: Ord>(
     out
 }
 
-/// Splits each key's files into `max(1, round(total / target))` groups of
-/// near-equal size (largest file first into the lightest group), so every
-/// group compacts into files close to `target`, without a small leftover.
+/// How many groups [`balanced`] makes of a key's files, from their total bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum Count {
+    /// `round(total / target)`: groups as close to `target` as can be, some a
+    /// little over it (partition groups, whose size is the lake files').
+    Nearest(u64),
+    /// `ceil(total / target)`: groups of at most about `target`, over it by
+    /// less than a file (snapshot groups of an `auto` size, a share of the
+    /// workers each: as many groups as workers, none a small leftover that
+    /// would wait for a free one).
+    AtMost(u64),
+}
+
+impl Count {
+    fn of(self, total: u64) -> u64 {
+        match self {
+            Count::Nearest(target) => {
+                let target = target.max(1);
+                (total + target / 2) / target
+            }
+            Count::AtMost(target) => total.div_ceil(target.max(1)),
+        }
+    }
+}
+
+/// Splits each key's files into `count` groups (at least 1, at most one
+/// per file) of near-equal size: largest file first into the lightest group.
+/// Unlike [`best_fit_decreasing`], no group is a small leftover.
 pub fn balanced<K: Ord>(
     files: &[DataFile],
-    target: u64,
+    count: Count,
     key: impl Fn(&DataFile) -> K,
 ) -> Vec<Vec<DataFile>> {
-    let target = target.max(1);
     let mut out = Vec::new();
     for mut files in by_key(files, key).into_values() {
         files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.uri.cmp(&b.uri)));
         let total: u64 = files.iter().map(|f| f.size).sum();
-        let n = ((total + target / 2) / target).clamp(1, files.len().max(1) as u64) as usize;
+        let n = count.of(total).clamp(1, files.len().max(1) as u64) as usize;
         let mut bins: Vec<Vec<DataFile>> = vec![Vec::new(); n];
         let mut load: BTreeSet<(u64, usize)> = (0..n).map(|i| (0, i)).collect();
         for f in files {
@@ -246,13 +270,31 @@ mod tests {
             f("e", 1),
             f("f", 1),
         ];
-        let groups = balanced(&files, 10, |_| ());
+        let groups = balanced(&files, Count::Nearest(10), |_| ());
         assert_eq!(
             names(&groups),
             vec![vec!["a"], vec!["b", "e", "f"], vec!["c", "d"]]
         );
-        let one = balanced(&[f("x", 1), f("y", 1)], 100, |_| ());
+        let one = balanced(&[f("x", 1), f("y", 1)], Count::Nearest(100), |_| ());
         assert_eq!(names(&one), vec![vec!["x", "y"]]);
+    }
+
+    #[test]
+    fn at_most_rounds_up_where_best_fit_leaves_a_leftover() {
+        // Seven files of 3, target 11: best fit fills bins with 3 files (9)
+        // and leaves a bin of one; ceil(21 / 11) = 2 balanced groups instead.
+        let files: Vec<DataFile> = (0..7).map(|i| f(&format!("{i}"), 3)).collect();
+        let sizes = |groups: Vec<Vec<DataFile>>| -> Vec<u64> {
+            groups
+                .iter()
+                .map(|g| g.iter().map(|f| f.size).sum())
+                .collect()
+        };
+        assert_eq!(sizes(best_fit_decreasing(&files, 11, |_| ())), [9, 9, 3]);
+        assert_eq!(sizes(balanced(&files, Count::AtMost(11), |_| ())), [12, 9]);
+        // round(21 / 15) = 1 where ceil(21 / 15) = 2.
+        assert_eq!(sizes(balanced(&files, Count::Nearest(15), |_| ())), [21]);
+        assert_eq!(sizes(balanced(&files, Count::AtMost(15), |_| ())), [12, 9]);
     }
 
     #[test]

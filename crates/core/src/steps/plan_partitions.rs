@@ -12,7 +12,7 @@ use tracing::info;
 
 use super::{Run, read_group_list, read_json, write_groups, write_json};
 use crate::error::{Error, Result};
-use crate::grouping::balanced;
+use crate::grouping::{Count, balanced};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest};
 use crate::storage::join;
@@ -66,7 +66,7 @@ pub async fn plan_partitions(run: &Run) -> Result<PartitionPlan> {
         info!(groups = old.n_group, "partitions already planned");
         return Ok(old);
     }
-    let groups = balanced(&files, file_size, |f| {
+    let groups = balanced(&files, Count::Nearest(file_size), |f| {
         (f.table.clone(), f.partition.clone())
     });
     let items = write_groups(run, GroupKind::PartitionFileGroups, &groups).await?;

@@ -14,7 +14,7 @@ use tracing::info;
 
 use super::{Run, read_json, write_groups, write_json};
 use crate::error::{Error, Result};
-use crate::grouping::{FileStats, auto_group_size, best_fit_decreasing};
+use crate::grouping::{Count, FileStats, auto_group_size, balanced, best_fit_decreasing};
 use crate::job::{GroupSize, InputFormat};
 use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
@@ -105,7 +105,11 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         }
         write_json(run, &schemas_uri(run), &schemas).await?;
     }
-    let groups = best_fit_decreasing(&files, group_size, |f| f.table.clone());
+    let table = |f: &DataFile| f.table.clone();
+    let groups = match run.job.group_size {
+        GroupSize::Bytes(_) => best_fit_decreasing(&files, group_size, table),
+        GroupSize::Auto => balanced(&files, Count::AtMost(group_size), table),
+    };
     let items = write_groups(run, GroupKind::SnapshotFileGroups, &groups).await?;
     let groups_uri = run.layout.group_list(GroupKind::SnapshotFileGroups);
     let plan = SnapshotPlan {
