@@ -72,7 +72,7 @@ enum Command {
         #[command(flatten)]
         job: JobArg,
         /// Workers running at once (default: the number of cores).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         workers: Option<usize>,
         /// Print the validation result as JSON instead of a table.
         #[arg(long)]
@@ -143,7 +143,7 @@ enum Command {
         #[arg(long, value_parser = parse_size)]
         size: Option<u64>,
         /// Files per table.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = at_least_one)]
         files: usize,
         /// A table name (database/schema/table); repeat for several. None: a snapshot without tables.
         #[arg(long = "table", value_name = "NAME")]
@@ -159,13 +159,22 @@ enum Command {
         #[arg(long)]
         time_ordered: bool,
         /// Most rows in one Parquet row group.
-        #[arg(long, default_value_t = generate::ROW_GROUP_ROWS)]
+        #[arg(long, default_value_t = generate::ROW_GROUP_ROWS, value_parser = at_least_one)]
         row_group_rows: usize,
     },
 }
 
 /// Generated rows take about this many bytes of snappy Parquet.
 const BYTES_PER_ROW: u64 = 74;
+
+/// A count of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -288,8 +297,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             let mut run = run_of(&job, s3).await?;
             run.job.overwrite |= overwrite;
             let workers = workers
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-                .max(1);
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             run.job.concurrency.get_or_insert(workers);
             let started = Instant::now();
             let result = run_all(&run, workers, &Bars(Default::default())).await?;

@@ -170,6 +170,44 @@ fn a_wrong_job_field_exits_1_naming_it() {
 }
 
 #[test]
+fn a_count_of_zero_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let out = out.to_str().unwrap();
+    for (flag, args) in [
+        (
+            "--workers",
+            vec!["run", "--job", "job.json", "--workers", "0"],
+        ),
+        (
+            "--files",
+            vec!["generate", "--out", out, "--rows", "10", "--files", "0"],
+        ),
+        (
+            "--row-group-rows",
+            vec![
+                "generate",
+                "--out",
+                out,
+                "--rows",
+                "10",
+                "--row-group-rows",
+                "0",
+            ],
+        ),
+    ] {
+        let o = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.contains(&format!("'{flag} <")) && err.contains("must be at least 1"),
+            "{flag}: {err}"
+        );
+    }
+    assert!(!dir.path().join("snap").exists(), "nothing generated");
+}
+
+#[test]
 fn a_failed_validation_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());

@@ -101,9 +101,7 @@ impl ObjectReader {
             }
         }
     }
-}
 
-impl ObjectReader {
     /// The bytes of `ranges` if they lie in the row group fetched ahead; the
     /// fetch of the row group after it then starts. A fetch ahead that does
     /// not hold them is dropped (stopped).
