@@ -321,14 +321,20 @@ pub fn writer_properties(compression: Compression) -> WriterProperties {
     properties(codec(compression), 1024 * 1024).build()
 }
 
+/// Rows per data page of a staging file.
+pub const STAGING_PAGE_ROWS: usize = 1024;
+
 /// Writer properties for staging files, which only compaction reads, once
 /// and whole: snappy (they stay about the size of the lake files they
 /// become, which is how step 2.1 sizes lake files), but no dictionaries and
 /// no statistics. A staging file holds one flush of one partition (tens of
 /// thousands of rows), too few for dictionaries to pay: building them cost
-/// ~5% of a run, and compaction re-encodes every value anyway.
+/// ~5% of a run, and compaction re-encodes every value anyway. Pages are
+/// small ([`STAGING_PAGE_ROWS`]): a compaction merge decodes the current page
+/// of every input whole, and may have hundreds of inputs.
 pub fn staging_writer_properties() -> WriterProperties {
     properties(PqCompression::SNAPPY, 1024 * 1024)
+        .set_data_page_row_count_limit(STAGING_PAGE_ROWS)
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::None)
         .build()
