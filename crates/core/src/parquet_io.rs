@@ -600,4 +600,27 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn staging_pages_hold_at_most_staging_page_rows() {
+        let n = 5 * STAGING_PAGE_ROWS + 1;
+        let id: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n as i64));
+        let batch = RecordBatch::try_from_iter([("id", id)]).unwrap();
+        let mut out = Vec::new();
+        let props = staging_writer_properties();
+        let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let r = SerializedFileReader::new(Bytes::from(out)).unwrap();
+        let pages: Vec<usize> = r
+            .get_row_group(0)
+            .unwrap()
+            .get_column_page_reader(0)
+            .unwrap()
+            .map(|p| p.unwrap().num_values() as usize)
+            .collect();
+        assert_eq!(pages.len(), 6, "{pages:?}");
+        assert!(pages.iter().all(|&v| v <= STAGING_PAGE_ROWS), "{pages:?}");
+        assert_eq!(pages.iter().sum::<usize>(), n);
+    }
 }
