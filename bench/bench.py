@@ -13,7 +13,8 @@ DuckDB runs twice: on all threads (its files come out unsorted, so their order i
 and on one thread (sorted).
 
 Then the worker bench: peak RSS of one `dbsnaplake stage` on a 512 MiB group and of one
-`dbsnaplake compact` writing a ~128 MiB file (what one Lambda invocation holds).
+`dbsnaplake compact` writing a ~128 MiB file (what one Lambda invocation holds), and of one
+`dbsnaplake compact` merging 300 small staging files.
 
 Environment: BENCH_ROWS (default 10_500_000), BENCH_FILES (100), BENCH_ROUNDS (3),
 BENCH_ORDER (`random`, the reference: order_time at random in every file; `time`: order_time
@@ -146,6 +147,17 @@ def main():
         print(f"{name:<11}{wall:9.2f}{cpu:9.2f}{rss:9.0f}{written:12.0f}{size_mb / wall:8.0f}{ours / wall:11.2f}")
 
 
+def step(job_path, *args):
+    """Runs one dbsnaplake step of the job at job_path."""
+    subprocess.run([BIN, *args, "--job", str(job_path)], capture_output=True, check=True)
+
+
+def groups(job, kind):
+    """The group summaries of `kind` the job's planner wrote."""
+    folder = Path(job["staging"]) / f"manifests/{kind}/manifest-summary"
+    return sorted(folder.glob("manifest-summary-*.json"))
+
+
 def worker_bench():
     """Peak RSS of one staging worker on a 512 MiB group and of one compaction worker writing a
     ~128 MiB file: an unpartitioned job, so one partition file group holds 128 MiB."""
@@ -162,21 +174,14 @@ def worker_bench():
     path = DIR / "workers-job.json"
     path.write_text(json.dumps(job))
 
-    def step(*args):
-        subprocess.run([BIN, *args, "--job", str(path)], capture_output=True, check=True)
-
-    def groups(kind):
-        folder = DIR / f"out/workers-staging/manifests/{kind}/manifest-summary"
-        return sorted(folder.glob("manifest-summary-*.json"))
-
-    step("plan")
+    step(path, "plan")
     print("\nworker bench (one process per group, as one Lambda invocation)")
-    for g in groups("snapshot-file-groups"):
+    for g in groups(job, "snapshot-file-groups"):
         size = json.loads(g.read_text())["size"]
         wall, _, rss, _ = measure([BIN, "stage", "--job", str(path), "--group", str(g)])
         print(f"stage   {size / 2**20:7.0f} MiB group  {wall:6.2f} s wall {rss:6.0f} MB peak")
-    step("plan-partitions")
-    for g in groups("partition-file-groups")[:2]:
+    step(path, "plan-partitions")
+    for g in groups(job, "partition-file-groups")[:2]:
         size = json.loads(g.read_text())["size"]
         wall, _, rss, _ = measure([BIN, "compact", "--job", str(path), "--group", str(g)])
         print(f"compact {size / 2**20:7.0f} MiB group  {wall:6.2f} s wall {rss:6.0f} MB peak")
@@ -184,6 +189,37 @@ def worker_bench():
     print("compacted files:", ", ".join(f"{f.stat().st_size / 2**20:.0f} MiB" for f in files))
 
 
+def many_inputs_bench():
+    """Peak RSS of one compaction worker merging 300 small staging files (7,000 rows each, one
+    partition): a partition every staging group touched a little of. Each snapshot file is staged
+    as a group of its own."""
+    snap = DIR / "snapshot-many-inputs"
+    if not (snap / "manifests/manifest-summary.json").exists():
+        shutil.rmtree(snap, ignore_errors=True)
+        subprocess.run([BIN, "generate", "--out", str(snap), "--rows", "2100000", "--files", "300"],
+                       check=True, capture_output=True)
+    job = {
+        "source": {"manifest": str(snap / "manifests/manifest-summary.json")},
+        "staging": str(DIR / "out/many-staging"),
+        "datalake": str(DIR / "out/many-lake"),
+        "tables": {"*": {"sort_by": [{"column": "order_time", "descending": True}]}},
+        "group_size": 1,
+    }
+    path = DIR / "many-inputs-job.json"
+    path.write_text(json.dumps(job))
+
+    step(path, "plan")
+    for g in groups(job, "snapshot-file-groups"):
+        step(path, "stage", "--group", str(g))
+    step(path, "plan-partitions")
+    (g,) = groups(job, "partition-file-groups")
+    summary = json.loads(g.read_text())
+    wall, _, rss, _ = measure([BIN, "compact", "--job", str(path), "--group", str(g)])
+    print(f"compact {summary['size'] / 2**20:7.0f} MiB group of {summary['n_file']} staging files"
+          f"  {wall:6.2f} s wall {rss:6.0f} MB peak")
+
+
 if __name__ == "__main__":
     main()
     worker_bench()
+    many_inputs_bench()
