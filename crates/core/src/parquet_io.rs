@@ -576,16 +576,20 @@ mod tests {
     use parquet::arrow::ArrowWriter;
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
+    /// `batch` written with `props`, opened for reading.
+    fn written(batch: &RecordBatch, props: WriterProperties) -> SerializedFileReader<Bytes> {
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+        SerializedFileReader::new(Bytes::from(out)).unwrap()
+    }
+
     fn encode(props: WriterProperties) -> ParquetMetaData {
         let status: ArrayRef = Arc::new(StringArray::from(vec!["paid", "open", "paid", "paid"]));
         let id: ArrayRef = Arc::new(Int64Array::from(vec![7, 7, 8, 7]));
         let batch = RecordBatch::try_from_iter([("status", status), ("id", id)]).unwrap();
-        let mut out = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
-        let r = SerializedFileReader::new(Bytes::from(out)).unwrap();
-        r.metadata().clone()
+        written(&batch, props).metadata().clone()
     }
 
     #[test]
@@ -606,13 +610,7 @@ mod tests {
         let n = 5 * STAGING_PAGE_ROWS + 1;
         let id: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n as i64));
         let batch = RecordBatch::try_from_iter([("id", id)]).unwrap();
-        let mut out = Vec::new();
-        let props = staging_writer_properties();
-        let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
-        let r = SerializedFileReader::new(Bytes::from(out)).unwrap();
-        let pages: Vec<usize> = r
+        let pages: Vec<usize> = written(&batch, staging_writer_properties())
             .get_row_group(0)
             .unwrap()
             .get_column_page_reader(0)
