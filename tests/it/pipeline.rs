@@ -186,3 +186,34 @@ async fn several_tables_get_their_own_folders_and_settings() {
         assert_same_rows(&source_rows(&s, table), &sorted_by_id(&batches));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_more_staging_files_than_one_merge_reads_is_merged_in_passes() {
+    use dbsnaplake_core::steps::compact::MERGE_FAN_IN;
+    let s = Scenario::new();
+    // Each snapshot file is staged on its own and every staging file lands
+    // in the one compaction group: runs of 64, 64 and 10 files, then the runs.
+    let files = 2 * MERGE_FAN_IN + 10;
+    let rows = files as u64 * 150;
+    let manifest = s.generate(rows, files, &[]).await;
+    let job = s.job(
+        &manifest,
+        r#"{"group_size": 1, "file_size": 1000000000,
+            "tables": {"*": {"sort_by": [{"column": "order_time", "descending": true}]}}}"#,
+    );
+    let v = s.run(&job).await.unwrap();
+    assert!(v.valid);
+    assert_eq!(v.n_record(), rows);
+    let plan: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.path("staging/manifests/partition-file-groups/plan.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plan["n_group"], 1, "{plan}");
+    assert_eq!(plan["n_staging_file"], files, "{plan}");
+
+    let lake = read_parquet_tree(&s.path("lake"));
+    assert_eq!(lake.len(), 1);
+    let t = times(&lake[0].1);
+    assert!(t.windows(2).all(|w| w[0] >= w[1]), "not sorted descending");
+    assert_same_rows(&source_rows(&s, ""), &sorted_by_id(&[lake[0].1.clone()]));
+}

@@ -3,11 +3,20 @@
 //! A streaming k-way merge of the group's staging files (each sorted by the
 //! table's `sort_by`) into `max(1, round(S / file_size))` files of about
 //! `S / n` bytes each, where `S` is the group's staging bytes: the worker
-//! holds one batch per input, never the group. Files are named
+//! holds one batch per input, never the group's rows. A merge reads at most
+//! [`MERGE_FAN_IN`] staging files of [`MERGE_BYTES`]; a bigger group is
+//! merged in passes, each run of inputs into a sorted run file in the
+//! system's temporary folder (`TMPDIR`; `/tmp` on Lambda, which needs room
+//! for the group's staging bytes), then the runs. Files are named
 //! `<fingerprint>-<i>.parquet` after the group's fingerprint and written in
 //! the final partition folder; the datalake file group manifest listing them
 //! is written last and makes a rerun a no-op.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use tracing::{info, instrument};
 
 use super::{Run, WorkerOutput, worker_input, worker_output};
@@ -15,10 +24,13 @@ use crate::error::{Error, Result};
 use crate::lake_file::{LakeFile, check_schema, extension};
 use crate::layout::GroupKind;
 use crate::manifest::DataFile;
-use crate::parquet_io::{Written, from_pq, lake_writer_properties, open};
+use crate::parquet_io::{
+    FileWriter, ObjectReader, Written, from_pq, lake_writer_properties, open,
+    staging_writer_properties,
+};
 use crate::schema::check_same_schema;
 use crate::sort::{BatchStream, Merger, SortKey, at_once};
-use crate::storage::join;
+use crate::storage::{LocalStore, StorageRef, join};
 
 /// Most rows per batch read from a staging file: small, since a merge holds
 /// one batch per input.
@@ -38,6 +50,94 @@ pub const MERGE_ROWS: usize = 64 * 1024;
 /// batches of 1,024.
 pub fn read_batch_rows(inputs: usize) -> usize {
     (MERGE_ROWS / inputs.max(1)).clamp(MIN_READ_BATCH_ROWS, READ_BATCH_ROWS)
+}
+
+/// Most inputs one merge reads at once. Each costs its current page and
+/// batch and its reader (about 1 MB for a staging file of 7,000 rows), on
+/// top of its bytes: a group of 300 small staging files (a partition that
+/// every staging group touched a little of) peaked at 625 MB merged in one
+/// pass. More inputs are merged in passes, through local run files.
+pub const MERGE_FAN_IN: usize = 64;
+/// Most staging bytes one merge reads at once, since a staging file of one
+/// row group is fetched whole when the merge starts reading it. A group of
+/// the default 128 MB lake files stays within it and merges in one pass.
+pub const MERGE_BYTES: u64 = 256 * 1024 * 1024;
+/// Rows per row group of a run file: the next pass holds one row group of
+/// every run.
+const RUN_ROW_GROUP_ROWS: usize = READ_BATCH_ROWS;
+
+/// How inputs of `sizes` bytes split into runs of consecutive inputs for a
+/// first pass, as the number of inputs in each run; `None` when one merge
+/// reads them all (at most [`MERGE_FAN_IN`] inputs of [`MERGE_BYTES`]).
+pub fn first_pass_runs(sizes: &[u64]) -> Option<Vec<usize>> {
+    let mut runs: Vec<(usize, u64)> = vec![(0, 0)];
+    for &size in sizes {
+        let (n, bytes) = runs.last_mut().expect("runs is not empty");
+        if *n > 0 && (*n == MERGE_FAN_IN || *bytes + size > MERGE_BYTES) {
+            runs.push((1, size));
+        } else {
+            *n += 1;
+            *bytes += size;
+        }
+    }
+    (runs.len() > 1).then(|| runs.into_iter().map(|(n, _)| n).collect())
+}
+
+/// Merges `inputs`, run by run (`runs` inputs each, in order), into sorted
+/// run files in `dir` (snappy, small row groups, no statistics), and returns
+/// streams reading the runs in the same order: merging those gives what
+/// merging `inputs` would.
+async fn merge_runs(
+    schema: &SchemaRef,
+    key: &SortKey,
+    mut inputs: Vec<BatchStream>,
+    runs: &[usize],
+    dir: &Path,
+    level: usize,
+) -> Result<Vec<BatchStream>> {
+    let local: StorageRef = Arc::new(LocalStore);
+    let props = staging_writer_properties()
+        .into_builder()
+        .set_max_row_group_row_count(Some(RUN_ROW_GROUP_ROWS))
+        .build();
+    let batch_rows = read_batch_rows(runs.len().min(MERGE_FAN_IN));
+    let mut out = Vec::with_capacity(runs.len());
+    for (i, &n) in runs.iter().enumerate() {
+        let uri = dir
+            .join(format!("run-{level}-{i}.parquet"))
+            .display()
+            .to_string();
+        let chunk: Vec<BatchStream> = inputs.drain(..n).collect();
+        let mut merger = Merger::new(schema.clone(), key.clone(), chunk).await?;
+        // On an error the half-written run goes with the folder.
+        let mut w = FileWriter::create(&local, &uri, schema.clone(), props.clone()).await?;
+        while let Some(batch) = merger.next_batch().await? {
+            w.write(&batch).await?;
+        }
+        let size = w.finish().await?.meta.size;
+        out.push(batch_stream(
+            open(&local, &uri, size, None).await?,
+            &uri,
+            batch_rows,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The batches of the file `uri`, `rows` at a time, errors naming it.
+fn batch_stream(
+    builder: ParquetRecordBatchStreamBuilder<ObjectReader>,
+    uri: &str,
+    rows: usize,
+) -> Result<BatchStream> {
+    let stream = builder
+        .with_batch_size(rows)
+        .build()
+        .map_err(|e| from_pq(uri, e))?;
+    let uri = uri.to_string();
+    Ok(Box::pin(futures::TryStreamExt::map_err(stream, move |e| {
+        from_pq(&uri, e)
+    })))
 }
 
 /// Compacts the partition file group whose summary is at `group_uri`.
@@ -81,9 +181,10 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
     let spec = run.job.table_spec(table.as_deref());
 
     let mut inputs: Vec<BatchStream> = Vec::with_capacity(files.len());
-    let batch_rows = read_batch_rows(files.len());
-    let mut schema: Option<(arrow::datatypes::SchemaRef, String)> = None;
+    let batch_rows = read_batch_rows(files.len().min(MERGE_FAN_IN));
+    let mut schema: Option<(SchemaRef, String)> = None;
     // The footers concurrently: on S3 their requests' latencies overlap.
+    // A stream reads nothing until the merge reading it starts.
     let opens: Vec<_> = files
         .iter()
         .map(|f| open(&run.store, &f.uri, f.size, None))
@@ -97,14 +198,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             }
             None => schema = Some((s, f.uri.clone())),
         }
-        let uri = f.uri.clone();
-        let stream = builder
-            .with_batch_size(batch_rows)
-            .build()
-            .map_err(|e| from_pq(&f.uri, e))?;
-        inputs.push(Box::pin(futures::TryStreamExt::map_err(stream, move |e| {
-            from_pq(&uri, e)
-        })));
+        inputs.push(batch_stream(builder, &f.uri, batch_rows)?);
     }
     let (schema, _) = schema.expect("files is not empty");
     check_schema(&run.job.output, &schema).map_err(|message| Error::Schema {
@@ -112,6 +206,31 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         message,
     })?;
     let key = SortKey::new(&schema, &spec.sort_by, table_name, &first.uri)?;
+    let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
+    // Kept until the merge ends: the run files the last pass reads.
+    let mut runs_dir = None;
+    let mut lens = first_pass_runs(&sizes);
+    let mut level = 0;
+    while let Some(runs) = lens {
+        let dir = match &runs_dir {
+            Some(dir) => dir,
+            None => runs_dir.insert(
+                tempfile::Builder::new()
+                    .prefix("dbsnaplake-merge-")
+                    .tempdir()
+                    .map_err(|e| Error::io(&std::env::temp_dir().display().to_string(), e))?,
+            ),
+        };
+        info!(
+            inputs = inputs.len(),
+            runs = runs.len(),
+            "merging in passes"
+        );
+        inputs = merge_runs(&schema, &key, inputs, &runs, dir.path(), level).await?;
+        level += 1;
+        // A run file is read a row group at a time: its size does not count.
+        lens = first_pass_runs(&vec![0; inputs.len()]);
+    }
     let mut merger = Merger::new(schema.clone(), key, inputs).await?;
 
     let total: u64 = files.iter().map(|f| f.size).sum();
@@ -220,5 +339,20 @@ mod tests {
         assert_eq!(read_batch_rows(16), 4096);
         assert_eq!(read_batch_rows(64), MIN_READ_BATCH_ROWS);
         assert_eq!(read_batch_rows(300), MIN_READ_BATCH_ROWS);
+    }
+
+    #[test]
+    fn more_inputs_than_one_merge_reads_split_into_runs() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(first_pass_runs(&[MIB; MERGE_FAN_IN]), None);
+        assert_eq!(first_pass_runs(&[MIB; MERGE_FAN_IN + 1]), Some(vec![64, 1]));
+        assert_eq!(first_pass_runs(&[MIB; 300]), Some(vec![64, 64, 64, 64, 44]));
+        // Bytes count too: three files of 100 MiB are more than 256 MiB.
+        assert_eq!(first_pass_runs(&[100 * MIB; 2]), None);
+        assert_eq!(first_pass_runs(&[100 * MIB; 3]), Some(vec![2, 1]));
+        // A run holds at least one input, whatever its size.
+        assert_eq!(first_pass_runs(&[MERGE_BYTES + 1]), None);
+        assert_eq!(first_pass_runs(&[MERGE_BYTES + 1; 2]), Some(vec![1, 1]));
+        assert_eq!(first_pass_runs(&[]), None);
     }
 }
