@@ -3,7 +3,7 @@
 
 use dbsnaplake_core::Run;
 use dbsnaplake_core::steps::WorkerOutput;
-use dbsnaplake_core::steps::compact::compact;
+use dbsnaplake_core::steps::compact::{compact, remove_stale_runs};
 use dbsnaplake_lambda_common::{StepError, StepInput, serve};
 
 async fn handler(run: Run, input: StepInput) -> Result<WorkerOutput, StepError> {
@@ -12,6 +12,8 @@ async fn handler(run: Run, input: StepInput) -> Result<WorkerOutput, StepError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // Run files of an invocation killed mid-merge stay in /tmp otherwise.
+    remove_stale_runs(&std::env::temp_dir());
     serve(handler).await
 }
 

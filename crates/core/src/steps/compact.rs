@@ -66,6 +66,30 @@ pub const MERGE_BYTES: u64 = 256 * 1024 * 1024;
 /// every run.
 const RUN_ROW_GROUP_ROWS: usize = READ_BATCH_ROWS;
 
+/// Name prefix of a compaction's run folder in the temporary folder.
+const RUNS_PREFIX: &str = "dbsnaplake-merge-";
+
+/// Removes the run folders in `dir` that a compaction killed mid-merge left
+/// behind (a Lambda that timed out keeps its `/tmp` for the next
+/// invocation); returns how many. Only for a process that compacts nothing
+/// yet: the compaction Lambda calls it as it starts.
+pub fn remove_stale_runs(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(RUNS_PREFIX))
+        .filter(|e| match std::fs::remove_dir_all(e.path()) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(folder = %e.path().display(), %err, "cannot remove a stale run folder");
+                false
+            }
+        })
+        .count()
+}
+
 /// How inputs of `sizes` bytes split into runs of consecutive inputs for a
 /// first pass, as the number of inputs in each run; `None` when one merge
 /// reads them all (at most [`MERGE_FAN_IN`] inputs of [`MERGE_BYTES`]).
@@ -216,7 +240,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             Some(dir) => dir,
             None => runs_dir.insert(
                 tempfile::Builder::new()
-                    .prefix("dbsnaplake-merge-")
+                    .prefix(RUNS_PREFIX)
                     .tempdir()
                     .map_err(|e| Error::io(&std::env::temp_dir().display().to_string(), e))?,
             ),
@@ -339,6 +363,20 @@ mod tests {
         assert_eq!(read_batch_rows(16), 4096);
         assert_eq!(read_batch_rows(64), MIN_READ_BATCH_ROWS);
         assert_eq!(read_batch_rows(300), MIN_READ_BATCH_ROWS);
+    }
+
+    #[test]
+    fn stale_run_folders_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(format!("{RUNS_PREFIX}x1"));
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join("run-0-0.parquet"), b"half").unwrap();
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        assert_eq!(remove_stale_runs(dir.path()), 1);
+        assert!(!stale.exists());
+        assert!(other.exists());
+        assert_eq!(remove_stale_runs(&dir.path().join("missing")), 0);
     }
 
     #[test]
