@@ -188,13 +188,14 @@ async fn several_tables_get_their_own_folders_and_settings() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_of_more_staging_files_than_one_merge_reads_is_merged_in_passes() {
-    use dbsnaplake_core::steps::compact::MERGE_FAN_IN;
+async fn a_group_of_more_staging_files_than_one_merge_holds_is_merged_in_passes() {
+    use dbsnaplake_core::steps::compact::{InputCost, plan_runs};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let s = Scenario::new();
     // Each snapshot file is staged on its own and every staging file lands
-    // in the one compaction group: runs of 64, 64 and 10 files, then the runs.
-    let files = 2 * MERGE_FAN_IN + 10;
-    let rows = files as u64 * 150;
+    // in the one compaction group.
+    let files = 240;
+    let rows = files as u64 * 50;
     let manifest = s.generate(rows, files, &[]).await;
     let job = s.job(
         &manifest,
@@ -210,6 +211,19 @@ async fn a_group_of_more_staging_files_than_one_merge_reads_is_merged_in_passes(
     .unwrap();
     assert_eq!(plan["n_group"], 1, "{plan}");
     assert_eq!(plan["n_staging_file"], files, "{plan}");
+    let costs: Vec<InputCost> = read_parquet_tree(&s.path("staging/datalake"))
+        .iter()
+        .map(|(rel, _)| {
+            let f = std::fs::File::open(s.path(&format!("staging/datalake/{rel}"))).unwrap();
+            InputCost::of(
+                ParquetRecordBatchReaderBuilder::try_new(f)
+                    .unwrap()
+                    .metadata(),
+            )
+        })
+        .collect();
+    assert_eq!(costs.len(), files);
+    assert!(plan_runs(&costs).len() > 1, "one merge would hold them all");
 
     let lake = read_parquet_tree(&s.path("lake"));
     assert_eq!(lake.len(), 1);

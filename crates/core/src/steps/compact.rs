@@ -3,8 +3,9 @@
 //! A streaming k-way merge of the group's staging files (each sorted by the
 //! table's `sort_by`) into `max(1, round(S / file_size))` files of about
 //! `S / n` bytes each, where `S` is the group's staging bytes: the worker
-//! holds one batch per input, never the group's rows. A merge reads at most
-//! [`MERGE_FAN_IN`] staging files of [`MERGE_BYTES`]; a bigger group is
+//! holds one batch per input, never the group's rows. One merge holds at
+//! most [`MERGE_BYTES`] of its inputs' row groups and an estimated
+//! [`MERGE_STATE`] of their decoded state ([`plan_runs`]); a bigger group is
 //! merged in passes, each run of inputs into a sorted run file in the
 //! system's temporary folder (`TMPDIR`; `/tmp` on Lambda, which needs room
 //! for the group's staging bytes), then the runs. Files are named
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::file::metadata::ParquetMetaData;
 use tracing::{info, instrument};
 
 use super::{Run, WorkerOutput, worker_input, worker_output};
@@ -32,39 +34,95 @@ use crate::schema::check_same_schema;
 use crate::sort::{BatchStream, Merger, SortKey, at_once};
 use crate::storage::{LocalStore, StorageRef, join};
 
-/// Most rows per batch read from a staging file: small, since a merge holds
-/// one batch per input.
+/// Most rows per batch read from an input: small, since a merge holds one
+/// batch per input.
 pub const READ_BATCH_ROWS: usize = 8 * 1024;
-/// Fewest rows per batch read from a staging file.
+/// Fewest rows per batch read from an input.
 pub const MIN_READ_BATCH_ROWS: usize = 1024;
-/// Rows the merge's current batches hold together, which the read batch
-/// size keeps to when there are many inputs.
-pub const MERGE_ROWS: usize = 64 * 1024;
-
-/// Rows per batch read from each of `inputs` staging files: [`MERGE_ROWS`]
-/// shared between them, within [`MIN_READ_BATCH_ROWS`]..=[`READ_BATCH_ROWS`].
-/// A group of many small staging files (a partition that every staging
-/// group touched a little of, as day partitions over many groups) would
-/// otherwise hold most of its rows decoded at once: 300 staging files of
-/// 7,000 rows peaked at 1.34 GB with batches of 8,192 rows, 0.99 GB with
-/// batches of 1,024.
-pub fn read_batch_rows(inputs: usize) -> usize {
-    (MERGE_ROWS / inputs.max(1)).clamp(MIN_READ_BATCH_ROWS, READ_BATCH_ROWS)
-}
-
-/// Most inputs one merge reads at once. Each costs its current page and
-/// batch and its reader (about 1 MB for a staging file of 7,000 rows), on
-/// top of its bytes: a group of 300 small staging files (a partition that
-/// every staging group touched a little of) peaked at 625 MB merged in one
-/// pass. More inputs are merged in passes, through local run files.
-pub const MERGE_FAN_IN: usize = 64;
-/// Most staging bytes one merge reads at once, since a staging file of one
-/// row group is fetched whole when the merge starts reading it. A group of
-/// the default 128 MB lake files stays within it and merges in one pass.
+/// Decoded bytes the current batches of a merge's inputs come to together,
+/// which the read batch size keeps to when there are many inputs or wide
+/// rows.
+pub const MERGE_BATCH_BYTES: u64 = 16 * 1024 * 1024;
+/// Most compressed bytes one merge holds of its inputs: the largest row
+/// group of each (a staging file is one row group, fetched whole when the
+/// merge starts reading it). A group of the default 128 MB lake files stays
+/// within it.
 pub const MERGE_BYTES: u64 = 256 * 1024 * 1024;
+/// Most decoded state one merge holds of its inputs: the current page and
+/// batch and the reader of each, estimated at 4,096 uncompressed
+/// rows. 300 staging files of 7,000 rows (about 1 MB each) peaked at 625 MB
+/// merged at once; more inputs than fit are merged in passes, through local
+/// run files.
+pub const MERGE_STATE: u64 = 96 * 1024 * 1024;
+/// Uncompressed rows an input's decoded state comes to: measured, 0.89 MB
+/// an input for rows of 215 bytes read 1,024 at a time.
+const STATE_ROWS: u64 = 4 * MIN_READ_BATCH_ROWS as u64;
 /// Rows per row group of a run file: the next pass holds one row group of
 /// every run.
 const RUN_ROW_GROUP_ROWS: usize = READ_BATCH_ROWS;
+
+/// What reading one input costs a merge, from its footer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputCost {
+    /// Compressed bytes of its largest row group.
+    pub held: u64,
+    /// Uncompressed bytes per row.
+    pub row_bytes: u64,
+}
+
+impl InputCost {
+    /// The cost of reading the file `meta` describes.
+    pub fn of(meta: &ParquetMetaData) -> Self {
+        let groups = meta.row_groups();
+        let non_negative = |v: i64| u64::try_from(v).unwrap_or(0);
+        let rows: u64 = groups.iter().map(|g| non_negative(g.num_rows())).sum();
+        let bytes: u64 = groups
+            .iter()
+            .map(|g| non_negative(g.total_byte_size()))
+            .sum();
+        InputCost {
+            held: groups
+                .iter()
+                .map(|g| non_negative(g.compressed_size()))
+                .max()
+                .unwrap_or(0),
+            row_bytes: bytes.div_ceil(rows.max(1)).max(1),
+        }
+    }
+}
+
+/// Rows per batch read from each of `inputs`, merged together:
+/// [`MERGE_BATCH_BYTES`] of decoded rows shared between them, within
+/// [`MIN_READ_BATCH_ROWS`]..=[`READ_BATCH_ROWS`]. 300 staging files of 7,000
+/// rows peaked at 1.34 GB with batches of 8,192 rows, 0.99 GB with batches
+/// of 1,024 (before merges took at most [`MERGE_STATE`]).
+pub fn read_batch_rows(inputs: &[InputCost]) -> usize {
+    let row_bytes: u64 = inputs.iter().map(|c| c.row_bytes).sum();
+    usize::try_from(MERGE_BATCH_BYTES / row_bytes.max(1))
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_READ_BATCH_ROWS, READ_BATCH_ROWS)
+}
+
+/// How `inputs` split into runs of consecutive inputs that one merge each
+/// reads within [`MERGE_BYTES`] and [`MERGE_STATE`], as the number of
+/// inputs in each run: one run when one merge reads them all. A run takes
+/// two inputs even over the limits, so that a pass at least halves them.
+pub fn plan_runs(inputs: &[InputCost]) -> Vec<usize> {
+    let mut runs: Vec<(usize, u64, u64)> = vec![(0, 0, 0)];
+    for c in inputs {
+        let (n, held, row_bytes) = runs.last_mut().expect("runs is not empty");
+        let fits =
+            *held + c.held <= MERGE_BYTES && (*row_bytes + c.row_bytes) * STATE_ROWS <= MERGE_STATE;
+        if fits || *n < 2 {
+            *n += 1;
+            *held += c.held;
+            *row_bytes += c.row_bytes;
+        } else {
+            runs.push((1, c.held, c.row_bytes));
+        }
+    }
+    runs.into_iter().map(|(n, _, _)| n).collect()
+}
 
 /// Name prefix of a compaction's run folder in the temporary folder.
 const RUNS_PREFIX: &str = "dbsnaplake-merge-";
@@ -90,48 +148,70 @@ pub fn remove_stale_runs(dir: &Path) -> usize {
         .count()
 }
 
-/// How inputs of `sizes` bytes split into runs of consecutive inputs for a
-/// first pass, as the number of inputs in each run; `None` when one merge
-/// reads them all (at most [`MERGE_FAN_IN`] inputs of [`MERGE_BYTES`]).
-pub fn first_pass_runs(sizes: &[u64]) -> Option<Vec<usize>> {
-    let mut runs: Vec<(usize, u64)> = vec![(0, 0)];
-    for &size in sizes {
-        let (n, bytes) = runs.last_mut().expect("runs is not empty");
-        if *n > 0 && (*n == MERGE_FAN_IN || *bytes + size > MERGE_BYTES) {
-            runs.push((1, size));
-        } else {
-            *n += 1;
-            *bytes += size;
+/// An input of a merge: a file whose footer has been read, and nothing else
+/// yet.
+struct Input {
+    uri: String,
+    builder: ParquetRecordBatchStreamBuilder<ObjectReader>,
+    cost: InputCost,
+}
+
+impl Input {
+    fn new(builder: ParquetRecordBatchStreamBuilder<ObjectReader>, uri: &str) -> Self {
+        Input {
+            uri: uri.to_string(),
+            cost: InputCost::of(builder.metadata()),
+            builder,
         }
     }
-    (runs.len() > 1).then(|| runs.into_iter().map(|(n, _)| n).collect())
+}
+
+/// Streams of the batches of `inputs`, which one merge reads together,
+/// errors naming the file.
+fn streams(inputs: Vec<Input>) -> Result<Vec<BatchStream>> {
+    let costs: Vec<InputCost> = inputs.iter().map(|i| i.cost).collect();
+    let rows = read_batch_rows(&costs);
+    inputs
+        .into_iter()
+        .map(|i| {
+            let stream = i
+                .builder
+                .with_batch_size(rows)
+                .build()
+                .map_err(|e| from_pq(&i.uri, e))?;
+            let uri = i.uri;
+            let stream: BatchStream = Box::pin(futures::TryStreamExt::map_err(stream, move |e| {
+                from_pq(&uri, e)
+            }));
+            Ok(stream)
+        })
+        .collect()
 }
 
 /// Merges `inputs`, run by run (`runs` inputs each, in order), into sorted
 /// run files in `dir` (snappy, small row groups, no statistics), and returns
-/// streams reading the runs in the same order: merging those gives what
-/// merging `inputs` would.
+/// the runs as inputs in the same order: merging those gives what merging
+/// `inputs` would.
 async fn merge_runs(
     schema: &SchemaRef,
     key: &SortKey,
-    mut inputs: Vec<BatchStream>,
+    mut inputs: Vec<Input>,
     runs: &[usize],
     dir: &Path,
     level: usize,
-) -> Result<Vec<BatchStream>> {
+) -> Result<Vec<Input>> {
     let local: StorageRef = Arc::new(LocalStore);
     let props = staging_writer_properties()
         .into_builder()
         .set_max_row_group_row_count(Some(RUN_ROW_GROUP_ROWS))
         .build();
-    let batch_rows = read_batch_rows(runs.len().min(MERGE_FAN_IN));
     let mut out = Vec::with_capacity(runs.len());
     for (i, &n) in runs.iter().enumerate() {
         let uri = dir
             .join(format!("run-{level}-{i}.parquet"))
             .display()
             .to_string();
-        let chunk: Vec<BatchStream> = inputs.drain(..n).collect();
+        let chunk = streams(inputs.drain(..n).collect())?;
         let mut merger = Merger::new(schema.clone(), key.clone(), chunk).await?;
         // On an error the half-written run goes with the folder.
         let mut w = FileWriter::create(&local, &uri, schema.clone(), props.clone()).await?;
@@ -139,29 +219,9 @@ async fn merge_runs(
             w.write(&batch).await?;
         }
         let size = w.finish().await?.meta.size;
-        out.push(batch_stream(
-            open(&local, &uri, size, None).await?,
-            &uri,
-            batch_rows,
-        )?);
+        out.push(Input::new(open(&local, &uri, size, None).await?, &uri));
     }
     Ok(out)
-}
-
-/// The batches of the file `uri`, `rows` at a time, errors naming it.
-fn batch_stream(
-    builder: ParquetRecordBatchStreamBuilder<ObjectReader>,
-    uri: &str,
-    rows: usize,
-) -> Result<BatchStream> {
-    let stream = builder
-        .with_batch_size(rows)
-        .build()
-        .map_err(|e| from_pq(uri, e))?;
-    let uri = uri.to_string();
-    Ok(Box::pin(futures::TryStreamExt::map_err(stream, move |e| {
-        from_pq(&uri, e)
-    })))
 }
 
 /// Compacts the partition file group whose summary is at `group_uri`.
@@ -204,11 +264,10 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
     let table_name = table.as_deref().unwrap_or("*");
     let spec = run.job.table_spec(table.as_deref());
 
-    let mut inputs: Vec<BatchStream> = Vec::with_capacity(files.len());
-    let batch_rows = read_batch_rows(files.len().min(MERGE_FAN_IN));
+    let mut inputs: Vec<Input> = Vec::with_capacity(files.len());
     let mut schema: Option<(SchemaRef, String)> = None;
     // The footers concurrently: on S3 their requests' latencies overlap.
-    // A stream reads nothing until the merge reading it starts.
+    // An input reads nothing more until the merge reading it starts.
     let opens: Vec<_> = files
         .iter()
         .map(|f| open(&run.store, &f.uri, f.size, None))
@@ -222,7 +281,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             }
             None => schema = Some((s, f.uri.clone())),
         }
-        inputs.push(batch_stream(builder, &f.uri, batch_rows)?);
+        inputs.push(Input::new(builder, &f.uri));
     }
     let (schema, _) = schema.expect("files is not empty");
     check_schema(&run.job.output, &schema).map_err(|message| Error::Schema {
@@ -230,12 +289,14 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         message,
     })?;
     let key = SortKey::new(&schema, &spec.sort_by, table_name, &first.uri)?;
-    let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
     // Kept until the merge ends: the run files the last pass reads.
     let mut runs_dir = None;
-    let mut lens = first_pass_runs(&sizes);
-    let mut level = 0;
-    while let Some(runs) = lens {
+    for level in 0.. {
+        let costs: Vec<InputCost> = inputs.iter().map(|i| i.cost).collect();
+        let runs = plan_runs(&costs);
+        if runs.len() == 1 {
+            break;
+        }
         let dir = match &runs_dir {
             Some(dir) => dir,
             None => runs_dir.insert(
@@ -248,14 +309,12 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         info!(
             inputs = inputs.len(),
             runs = runs.len(),
+            level,
             "merging in passes"
         );
         inputs = merge_runs(&schema, &key, inputs, &runs, dir.path(), level).await?;
-        level += 1;
-        // A run file is read a row group at a time: its size does not count.
-        lens = first_pass_runs(&vec![0; inputs.len()]);
     }
-    let mut merger = Merger::new(schema.clone(), key, inputs).await?;
+    let mut merger = Merger::new(schema.clone(), key, streams(inputs)?).await?;
 
     let total: u64 = files.iter().map(|f| f.size).sum();
     let Some(rows) = files.iter().map(|f| f.n_record).sum::<Option<u64>>() else {
@@ -356,13 +415,65 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
 mod tests {
     use super::*;
 
+    const MIB: u64 = 1024 * 1024;
+
+    fn cost(held: u64, row_bytes: u64) -> InputCost {
+        InputCost { held, row_bytes }
+    }
+
     #[test]
-    fn read_batches_shrink_as_inputs_grow() {
-        assert_eq!(read_batch_rows(1), READ_BATCH_ROWS);
-        assert_eq!(read_batch_rows(8), READ_BATCH_ROWS);
-        assert_eq!(read_batch_rows(16), 4096);
-        assert_eq!(read_batch_rows(64), MIN_READ_BATCH_ROWS);
-        assert_eq!(read_batch_rows(300), MIN_READ_BATCH_ROWS);
+    fn read_batches_shrink_as_inputs_and_rows_grow() {
+        // Rows of 215 bytes, as the reference snapshot's staging files.
+        let narrow = |n| read_batch_rows(&vec![cost(MIB, 215); n]);
+        assert_eq!(narrow(1), READ_BATCH_ROWS);
+        assert_eq!(narrow(9), READ_BATCH_ROWS);
+        assert_eq!(narrow(16), 4877);
+        assert_eq!(narrow(300), MIN_READ_BATCH_ROWS);
+        let wide = |n| read_batch_rows(&vec![cost(MIB, 4096); n]);
+        assert_eq!(wide(1), 4096);
+        assert_eq!(wide(16), MIN_READ_BATCH_ROWS);
+    }
+
+    #[test]
+    fn an_input_costs_its_largest_row_group_and_its_row_width() {
+        use arrow::array::{Int64Array, RecordBatch};
+        let batch =
+            RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from_iter_values(0..5)) as _)])
+                .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .build();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        let meta = w.close().unwrap();
+        let groups = meta.row_groups();
+        assert_eq!(groups.len(), 3);
+        let c = InputCost::of(&meta);
+        let largest = groups.iter().map(|g| g.compressed_size()).max().unwrap();
+        assert_eq!(c.held, largest as u64);
+        let bytes: i64 = groups.iter().map(|g| g.total_byte_size()).sum();
+        assert_eq!(c.row_bytes, (bytes as u64).div_ceil(5));
+    }
+
+    #[test]
+    fn inputs_one_merge_cannot_hold_split_into_runs() {
+        // 300 staging files of 7,000 rows: 0.86 MB of state each, 114 a run.
+        assert_eq!(
+            plan_runs(&vec![cost(MIB / 2, 215); 300]),
+            vec![114, 114, 72]
+        );
+        // A group of 100 such files of 1.3 MiB: one merge.
+        assert_eq!(plan_runs(&vec![cost(13 * MIB / 10, 215); 100]), vec![100]);
+        // Wide rows hold more: 8 MiB of state each, 12 a run.
+        assert_eq!(plan_runs(&vec![cost(MIB, 2048); 30]), vec![12, 12, 6]);
+        // Bytes count too: three row groups of 100 MiB are over 256 MiB.
+        assert_eq!(plan_runs(&[cost(100 * MIB, 215); 2]), vec![2]);
+        assert_eq!(plan_runs(&[cost(100 * MIB, 215); 3]), vec![2, 1]);
+        // A run takes two inputs whatever their size, so passes end.
+        let huge = cost(MERGE_BYTES + 1, 215);
+        assert_eq!(plan_runs(&[huge; 2]), vec![2]);
+        assert_eq!(plan_runs(&[huge; 5]), vec![2, 2, 1]);
     }
 
     #[test]
@@ -377,20 +488,5 @@ mod tests {
         assert!(!stale.exists());
         assert!(other.exists());
         assert_eq!(remove_stale_runs(&dir.path().join("missing")), 0);
-    }
-
-    #[test]
-    fn more_inputs_than_one_merge_reads_split_into_runs() {
-        const MIB: u64 = 1024 * 1024;
-        assert_eq!(first_pass_runs(&[MIB; MERGE_FAN_IN]), None);
-        assert_eq!(first_pass_runs(&[MIB; MERGE_FAN_IN + 1]), Some(vec![64, 1]));
-        assert_eq!(first_pass_runs(&[MIB; 300]), Some(vec![64, 64, 64, 64, 44]));
-        // Bytes count too: three files of 100 MiB are more than 256 MiB.
-        assert_eq!(first_pass_runs(&[100 * MIB; 2]), None);
-        assert_eq!(first_pass_runs(&[100 * MIB; 3]), Some(vec![2, 1]));
-        // A run holds at least one input, whatever its size.
-        assert_eq!(first_pass_runs(&[MERGE_BYTES + 1]), None);
-        assert_eq!(first_pass_runs(&[MERGE_BYTES + 1; 2]), Some(vec![1, 1]));
-        assert_eq!(first_pass_runs(&[]), None);
     }
 }
