@@ -217,6 +217,8 @@ def many_inputs_bench():
     wall, _, rss, _ = measure([BIN, "compact", "--job", str(path), "--group", str(g)])
     print(f"compact {summary['size'] / 2**20:7.0f} MiB group of {summary['n_file']} staging files"
           f"  {wall:6.2f} s wall {rss:6.0f} MB peak")
+    # Merged in passes: the lake must still hold every record of the snapshot.
+    step(path, "validate")
 
 
 if __name__ == "__main__":
