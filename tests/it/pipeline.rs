@@ -3,6 +3,8 @@ use std::collections::BTreeSet;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
 use chrono::{DateTime, Datelike};
+use dbsnaplake_core::steps::compact::{InputCost, plan_runs};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
@@ -187,10 +189,23 @@ async fn several_tables_get_their_own_folders_and_settings() {
     }
 }
 
+/// What reading each staging file of an unpartitioned table costs a merge.
+fn staging_costs(s: &Scenario) -> Vec<InputCost> {
+    read_parquet_tree(&s.path("staging/datalake"))
+        .iter()
+        .map(|(rel, _)| {
+            let f = std::fs::File::open(s.path(&format!("staging/datalake/{rel}"))).unwrap();
+            InputCost::of(
+                ParquetRecordBatchReaderBuilder::try_new(f)
+                    .unwrap()
+                    .metadata(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_of_more_staging_files_than_one_merge_holds_is_merged_in_passes() {
-    use dbsnaplake_core::steps::compact::{InputCost, plan_runs};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let s = Scenario::new();
     // Each snapshot file is staged on its own and every staging file lands
     // in the one compaction group.
@@ -211,17 +226,7 @@ async fn a_group_of_more_staging_files_than_one_merge_holds_is_merged_in_passes(
     .unwrap();
     assert_eq!(plan["n_group"], 1, "{plan}");
     assert_eq!(plan["n_staging_file"], files, "{plan}");
-    let costs: Vec<InputCost> = read_parquet_tree(&s.path("staging/datalake"))
-        .iter()
-        .map(|(rel, _)| {
-            let f = std::fs::File::open(s.path(&format!("staging/datalake/{rel}"))).unwrap();
-            InputCost::of(
-                ParquetRecordBatchReaderBuilder::try_new(f)
-                    .unwrap()
-                    .metadata(),
-            )
-        })
-        .collect();
+    let costs = staging_costs(&s);
     assert_eq!(costs.len(), files);
     assert!(plan_runs(&costs).len() > 1, "one merge would hold them all");
 
@@ -230,4 +235,64 @@ async fn a_group_of_more_staging_files_than_one_merge_holds_is_merged_in_passes(
     let t = times(&lake[0].1);
     assert!(t.windows(2).all(|w| w[0] >= w[1]), "not sorted descending");
     assert_same_rows(&source_rows(&s, ""), &sorted_by_id(&[lake[0].1.clone()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_rows_are_merged_in_several_passes() {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use dbsnaplake_core::parquet_io::{write_file, writer_properties};
+    use std::sync::Arc;
+    let s = Scenario::new();
+    // 8 files of 3 rows of 20 kB: two such inputs are over what one merge
+    // may hold, so runs pair them, then pair the runs, then merge the last 2.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("blob", DataType::Utf8, false),
+    ]));
+    let blob = |k: i64| format!("{k:05}").repeat(4_000);
+    for f in 0..8i64 {
+        let ks: Vec<i64> = (0..3).map(|r| r * 8 + f).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ks.clone())),
+                Arc::new(StringArray::from_iter_values(ks.iter().map(|&k| blob(k)))),
+            ],
+        )
+        .unwrap();
+        let uri = s.path(&format!("snap/f{f}.parquet"));
+        write_file(
+            &s.store,
+            &uri,
+            schema.clone(),
+            writer_properties(Default::default()),
+            &[batch],
+        )
+        .await
+        .unwrap();
+    }
+    let job = dbsnaplake_core::Job::from_json(
+        &serde_json::json!({
+            "source": {"files": s.path("snap")},
+            "staging": s.path("staging"),
+            "datalake": s.path("lake"),
+            "tables": {"*": {"sort_by": [{"column": "k"}]}},
+            "group_size": 1,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let v = s.run(&job).await.unwrap();
+    assert!(v.valid);
+    assert_eq!(v.n_record(), 24);
+    assert_eq!(plan_runs(&staging_costs(&s)), [2, 2, 2, 2]);
+    let lake = read_parquet_tree(&s.path("lake"));
+    assert_eq!(lake.len(), 1);
+    let b = &lake[0].1;
+    let ks = b.column_by_name("k").unwrap().as_primitive::<Int64Type>();
+    assert_eq!(ks.values().to_vec(), (0..24).collect::<Vec<i64>>());
+    for (k, got) in ks.values().iter().zip(strings(b, "blob")) {
+        assert_eq!(got.as_deref(), Some(blob(*k).as_str()), "blob of {k}");
+    }
 }
