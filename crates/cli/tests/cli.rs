@@ -112,15 +112,19 @@ fn run_prints_the_summary_and_steps_give_the_same_lake() {
     let groups: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(plan["groups"].as_str().unwrap()).unwrap()).unwrap();
     assert!(groups.len() > 1);
+    // A group named by a path relative to the working directory (as a user
+    // types it) is the job's group all the same.
+    let relative = |g: &serde_json::Value| {
+        Path::new(g["group"].as_str().unwrap())
+            .strip_prefix(dir.path())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
     for g in &groups {
         ok(bin()
-            .args([
-                "stage",
-                "--job",
-                job_arg,
-                "--group",
-                g["group"].as_str().unwrap(),
-            ])
+            .current_dir(dir.path())
+            .args(["stage", "--job", job_arg, "--group", &relative(g)])
             .output()
             .unwrap());
     }
@@ -133,13 +137,9 @@ fn run_prints_the_summary_and_steps_give_the_same_lake() {
         serde_json::from_slice(&std::fs::read(parts["groups"].as_str().unwrap()).unwrap()).unwrap();
     for g in &groups {
         ok(bin()
-            .args([
-                "compact",
-                "--job",
-                job_arg,
-                "--group",
-                g["group"].as_str().unwrap(),
-            ])
+            .current_dir(dir.path())
+            .args(["compact", "--job", job_arg, "--group"])
+            .arg(format!("./{}", relative(g)))
             .output()
             .unwrap());
     }

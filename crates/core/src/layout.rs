@@ -15,7 +15,7 @@
 //! each compaction wrote, so the validator knows exactly which files belong).
 //! The table level is present only when the snapshot names tables.
 
-use crate::storage::join;
+use crate::storage::{canonical, join};
 
 /// The manifest families under `<staging>/manifests/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,12 +98,14 @@ impl Layout {
     }
 
     /// The group number encoded in a group summary URI of `kind`.
+    /// A local path names the same file however it is written (relative,
+    /// `./`, `file://`).
     pub fn group_number(&self, kind: GroupKind, summary_uri: &str) -> Option<usize> {
-        let prefix = join(
+        let prefix = canonical(&join(
             &self.manifests(),
             &format!("{}/manifest-summary/manifest-summary-", kind.folder()),
-        );
-        summary_uri
+        ));
+        canonical(summary_uri)
             .strip_prefix(&prefix)?
             .strip_suffix(".json")?
             .parse()
@@ -189,5 +191,23 @@ mod tests {
             l.success_marker()
                 .ends_with("snapshot=2021-01-01T08:30:00Z/_SUCCESS")
         );
+    }
+
+    #[test]
+    fn a_local_group_is_found_however_its_path_is_written() {
+        let l = Layout::new("out/staging", "out/lake");
+        let kind = GroupKind::StagingFileGroups;
+        let rel =
+            "out/staging/manifests/staging-file-groups/manifest-summary/manifest-summary-3.json";
+        let abs = std::env::current_dir().unwrap().join(rel);
+        for uri in [
+            rel.to_string(),
+            format!("./{rel}"),
+            abs.to_string_lossy().into_owned(),
+            format!("file://{}", abs.display()),
+        ] {
+            assert_eq!(l.group_number(kind, &uri), Some(3), "{uri}");
+        }
+        assert_eq!(l.group_number(kind, "other/staging/manifests/staging-file-groups/manifest-summary/manifest-summary-3.json"), None);
     }
 }

@@ -236,10 +236,25 @@ pub fn file_name(uri: &str) -> &str {
     uri.rsplit('/').next().unwrap_or(uri)
 }
 
+/// `uri` in a form in which two names of one object are equal: S3 URIs as
+/// they are; local paths absolute, without `file://` or `.` segments, so
+/// `out/x`, `./out/x` and `file:///<cwd>/out/x` are one file. Symbolic links
+/// and `..` are left as they are (the file may not exist yet).
+pub fn canonical(uri: &str) -> String {
+    if uri.contains("://") && !uri.starts_with("file://") {
+        return uri.to_string();
+    }
+    let path = uri.strip_prefix("file://").unwrap_or(uri);
+    match std::path::absolute(path) {
+        Ok(p) => p.to_string_lossy().into_owned(),
+        Err(_) => path.to_string(),
+    }
+}
+
 /// Whether two folder URIs overlap (one is inside the other or they are equal).
 pub fn overlaps(a: &str, b: &str) -> bool {
-    let a = format!("{}/", a.trim_end_matches('/'));
-    let b = format!("{}/", b.trim_end_matches('/'));
+    let a = format!("{}/", canonical(a).trim_end_matches('/'));
+    let b = format!("{}/", canonical(b).trim_end_matches('/'));
     a.starts_with(&b) || b.starts_with(&a)
 }
 
@@ -261,6 +276,16 @@ mod tests {
         assert_eq!(file_name("s3://b/p/x.parquet"), "x.parquet");
         assert!(overlaps("s3://b/p", "s3://b/p/staging"));
         assert!(!overlaps("s3://b/p", "s3://b/pp"));
+        let cwd = std::env::current_dir().unwrap();
+        let here = |rel: &str| cwd.join(rel).to_string_lossy().into_owned();
+        assert_eq!(canonical("out/x"), here("out/x"));
+        assert_eq!(canonical("./out/./x"), here("out/x"));
+        assert_eq!(
+            canonical(&format!("file://{}", here("out/x"))),
+            here("out/x")
+        );
+        assert_eq!(canonical("s3://b/./p"), "s3://b/./p");
+        assert!(overlaps("out/staging", &here("out/staging/lake")));
     }
 
     #[tokio::test]
