@@ -188,3 +188,63 @@ async fn values_the_sample_did_not_foresee_and_bad_gzip_name_the_file() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_rerun_refuses_a_source_folder_that_gained_or_lost_files() {
+    let s = Scenario::new();
+    let rows = |ids: std::ops::Range<i64>| -> String {
+        ids.map(|i| json!({"id": i, "at": time(i)}).to_string() + "\n")
+            .collect()
+    };
+    put(&s, "in/a.ndjson", rows(0..100).as_bytes());
+    put(&s, "in/b.ndjson", rows(100..200).as_bytes());
+    let j = job(&s, json!({"files": s.path("in"), "format": "ndjson"}), "at");
+    assert_eq!(s.run(&j).await.unwrap().n_record(), 200);
+    // The same folder again: a rerun that changes nothing.
+    assert_eq!(s.run(&j).await.unwrap().n_record(), 200);
+
+    // A file added since would be left out of a lake that still validated.
+    put(&s, "in/c.ndjson", rows(200..250).as_bytes());
+    let e = s.run(&j).await.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: this folder changed since an earlier run of this job listed it in the snapshot \
+             manifest {}: {} was added to it (1 added, 0 gone in all). A run converts the files \
+             that manifest lists; to convert the folder as it is now, give the job new staging \
+             and datalake folders (or delete both)",
+            s.path("in"),
+            s.path("staging/manifests/manifest-summary.json"),
+            s.path("in/c.ndjson")
+        )
+    );
+    std::fs::remove_file(s.path("in/c.ndjson")).unwrap();
+    std::fs::remove_file(s.path("in/a.ndjson")).unwrap();
+    let e = s.run(&j).await.unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "{} is gone from it (0 added, 1 gone in all)",
+            s.path("in/a.ndjson")
+        )),
+        "{e}"
+    );
+
+    // New folders convert the folder as it is now.
+    put(&s, "in/c.ndjson", rows(200..250).as_bytes());
+    let mut j = j;
+    j.staging = s.path("staging2");
+    j.datalake = s.path("lake2");
+    assert_eq!(s.run(&j).await.unwrap().n_record(), 150);
+    let ids: i64 = read_parquet_tree(&s.path("lake2"))
+        .iter()
+        .map(|(_, b)| {
+            b.column_by_name("id")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .sum::<i64>()
+        })
+        .sum();
+    assert_eq!(ids, (100..250).sum::<i64>());
+}

@@ -15,10 +15,13 @@
 //! Record counts come from Parquet footers (one ranged read per file), or from
 //! the DynamoDB export's manifest. The footers' schemas are kept on the
 //! [`Run`] for step 1.1, which then reads no footer a second time. The
-//! manifest is written once; a later run reuses it as it is.
+//! manifest is written once; a later run reuses it as it is, once a `files`
+//! folder is checked to hold the same files.
 
 pub mod dynamodb;
 pub mod rds;
+
+use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 use tracing::{info, warn};
@@ -26,10 +29,10 @@ use tracing::{info, warn};
 use super::Run;
 use crate::error::{Error, Result};
 use crate::job::{InputFormat, Source};
-use crate::manifest::{DataFile, ManifestSummary, read_summary, write_manifest};
+use crate::manifest::{DataFile, ManifestSummary, read_manifest, read_summary, write_manifest};
 use crate::parquet_io::read_footer;
 use crate::read::text;
-use crate::storage::{ObjectMeta, StorageRef, file_name};
+use crate::storage::{ObjectMeta, StorageRef, canonical, file_name};
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
@@ -37,7 +40,8 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 const FOOTER_CONCURRENCY: usize = 32;
 
 /// Writes the snapshot manifest of a `files`, `rds_export` or `dynamodb_export` source; returns
-/// its summary. A manifest already written by an earlier run is reused as it is.
+/// its summary. A manifest already written by an earlier run is reused as it is
+/// (a `files` folder that gained or lost files since is refused).
 pub async fn import(run: &Run) -> Result<ManifestSummary> {
     check_lake_is_ours(run).await?;
     let source = &run.job.source;
@@ -47,6 +51,9 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
     let summary_uri = run.layout.snapshot_summary();
     if run.store.head(&summary_uri).await?.is_some() {
         info!(manifest = %summary_uri, "snapshot manifest already written");
+        if let Some(folder) = source.files.as_deref() {
+            return same_files_as_before(run, folder, &summary_uri).await;
+        }
         return read_summary(&run.store, &summary_uri).await;
     }
     let mut details = serde_json::Map::new();
@@ -90,13 +97,7 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
     } else {
         let folder = source.files.as_deref().unwrap_or_default();
         let format = source.format.unwrap_or_default();
-        let data: Vec<_> = run
-            .store
-            .list(folder)
-            .await?
-            .into_iter()
-            .filter(|m| is_data_file_of(format, &m.uri))
-            .collect();
+        let data = source_files(run, folder).await?;
         if data.is_empty() {
             return Err(Error::bad_data(
                 folder,
@@ -141,6 +142,68 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         "snapshot manifest written"
     );
     Ok(summary)
+}
+
+/// The data files of the job's format under a `files` source's folder.
+async fn source_files(run: &Run, folder: &str) -> Result<Vec<ObjectMeta>> {
+    let format = run.job.source.format.unwrap_or_default();
+    Ok(run
+        .store
+        .list(folder)
+        .await?
+        .into_iter()
+        .filter(|m| is_data_file_of(format, &m.uri))
+        .collect())
+}
+
+/// The snapshot manifest an earlier run wrote for the `files` source
+/// `folder`, once the folder is checked to hold the same files: a file added
+/// since would be left out of the lake while validation passed, and one
+/// removed would fail its staging group later. (A file that changed in
+/// place is refused when it is staged.)
+async fn same_files_as_before(
+    run: &Run,
+    folder: &str,
+    summary_uri: &str,
+) -> Result<ManifestSummary> {
+    let (summary, files) = read_manifest(&run.store, summary_uri).await?;
+    // By canonical form (the job may spell the folder differently now), to
+    // the URI as listed.
+    let by_name = |uris: Vec<String>| -> BTreeMap<String, String> {
+        uris.into_iter().map(|u| (canonical(&u), u)).collect()
+    };
+    let listed = by_name(files.into_iter().map(|f| f.uri).collect());
+    let now = by_name(
+        source_files(run, folder)
+            .await?
+            .into_iter()
+            .map(|m| m.uri)
+            .collect(),
+    );
+    let added: Vec<&String> = now
+        .iter()
+        .filter_map(|(k, u)| (!listed.contains_key(k)).then_some(u))
+        .collect();
+    let gone: Vec<&String> = listed
+        .iter()
+        .filter_map(|(k, u)| (!now.contains_key(k)).then_some(u))
+        .collect();
+    let change = match (added.first(), gone.first()) {
+        (None, None) => return Ok(summary),
+        (Some(uri), _) => format!("{uri} was added to it"),
+        (None, Some(uri)) => format!("{uri} is gone from it"),
+    };
+    Err(Error::bad_data(
+        folder,
+        format!(
+            "this folder changed since an earlier run of this job listed it in the snapshot \
+             manifest {summary_uri}: {change} ({} added, {} gone in all). A run converts the \
+             files that manifest lists; to convert the folder as it is now, give the job new \
+             staging and datalake folders (or delete both)",
+            added.len(),
+            gone.len()
+        ),
+    ))
 }
 
 /// Refuses a datalake folder that already holds a finished lake of another
