@@ -248,3 +248,134 @@ async fn a_rerun_refuses_a_source_folder_that_gained_or_lost_files() {
         .sum();
     assert_eq!(ids, (100..250).sum::<i64>());
 }
+
+#[tokio::test]
+async fn csv_columns_are_matched_by_header_name_and_unknown_ones_refused() {
+    let s = Scenario::new();
+    // Ten files, so the last two are beyond the sample of the first eight;
+    // every other header lists the columns in another order, and f3 lacks
+    // `city`.
+    let row = |i: i64, cols: &[&str]| -> String {
+        cols.iter()
+            .map(|c| match *c {
+                "id" => i.to_string(),
+                "name" => format!("name {i}"),
+                "city" => format!("city {i}"),
+                "at" => time(i),
+                _ => "extra".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let write = |s: &Scenario, f: i64, cols: &[&str]| {
+        let mut text = cols.join(",") + "\n";
+        for i in f * 10..f * 10 + 10 {
+            text += &(row(i, cols) + "\n");
+        }
+        put(s, &format!("in/f{f}.csv"), text.as_bytes());
+    };
+    for f in 0..10 {
+        let cols: &[&str] = match f % 3 {
+            0 => &["id", "name", "city", "at"],
+            1 => &["city", "at", "id", "name"],
+            _ => &["name", "id", "at", "city"],
+        };
+        let cols: Vec<&str> = cols
+            .iter()
+            .copied()
+            .filter(|c| f != 3 || *c != "city")
+            .collect();
+        write(&s, f, &cols);
+    }
+    let source = json!({"files": s.path("in"), "format": "csv"});
+    let v = s.run(&job(&s, source.clone(), "at")).await.unwrap();
+    assert!(v.valid && s.success(), "{v:?}");
+    let (_, all) = lake(&s);
+    assert_eq!(all.num_rows(), 100);
+    let ids = all
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    for (r, (name, city)) in strings(&all, "name")
+        .into_iter()
+        .zip(strings(&all, "city"))
+        .enumerate()
+    {
+        let i = ids.value(r);
+        assert_eq!(name, Some(format!("name {i}")), "row {i}");
+        let want = (i / 10 != 3).then(|| format!("city {i}"));
+        assert_eq!(city, want, "row {i}");
+    }
+
+    // A column beyond the sample (f9, not sampled) would be lost: refused.
+    let s = Scenario::new();
+    for f in 0..10 {
+        let extra: &[&str] = if f == 9 {
+            &["id", "name", "zip", "city", "at"]
+        } else {
+            &["id", "name", "city", "at"]
+        };
+        write(&s, f, extra);
+    }
+    let e = s
+        .run(&job(
+            &s,
+            json!({"files": s.path("in"), "format": "csv"}),
+            "at",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: its header has column \"zip\", which the table's schema (id, name, city, at; \
+             inferred from a sample of the table's files) lacks: its values would be lost",
+            s.path("in/f9.csv")
+        )
+    );
+    assert!(!s.success());
+}
+
+#[tokio::test]
+async fn an_ndjson_key_beyond_the_sample_is_refused_unless_the_schema_is_given() {
+    let s = Scenario::new();
+    for f in 0..9 {
+        let text: String = (f * 10..f * 10 + 10)
+            .map(|i| {
+                let mut v = json!({"id": i, "at": time(i)});
+                if f == 8 {
+                    v["late"] = json!("only in the last file");
+                }
+                v.to_string() + "\n"
+            })
+            .collect();
+        put(&s, &format!("in/f{f}.ndjson"), text.as_bytes());
+    }
+    let e = s
+        .run(&job(
+            &s,
+            json!({"files": s.path("in"), "format": "ndjson"}),
+            "at",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("{}: ", s.path("in/f8.ndjson")))
+            && e.contains("column 'late' missing from schema")
+            && e.ends_with("(if the sampled schema is wrong, give it in source.schema)"),
+        "{e}"
+    );
+
+    // A given schema chooses the columns: keys it does not name are left out.
+    let s2 = Scenario::new();
+    std::fs::rename(s.path("in"), s2.path("in")).unwrap();
+    let source = json!({"files": s2.path("in"), "format": "ndjson", "schema": [
+        {"name": "id", "type": "int64"}, {"name": "at", "type": "timestamp"}]});
+    let v = s2.run(&job(&s2, source, "at")).await.unwrap();
+    assert!(v.valid && s2.success(), "{v:?}");
+    let (_, all) = lake(&s2);
+    assert_eq!(all.num_rows(), 90);
+    assert!(all.column_by_name("late").is_none());
+}

@@ -8,12 +8,21 @@
 //! without passing it around. A value the sample did not foresee (a float in
 //! a column the sample saw as integers) fails the file that holds it, naming
 //! it and the column: give the schema then.
+//!
+//! Columns are matched by name, never by position alone: a CSV file whose
+//! header orders the columns otherwise is read by its header, and a column
+//! it lacks is null. A CSV column, or (with an inferred schema) an NDJSON
+//! key, that the table's schema lacks fails the file, naming it: the value
+//! would be lost. A given schema whose names match none of a CSV header's,
+//! with as many columns, renames them in file order; NDJSON keys a given
+//! schema does not name are left out, as asked.
 
 use std::io::Read;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -154,43 +163,162 @@ pub fn infer(format: InputFormat, table: &str, samples: &[(String, Vec<u8>)]) ->
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Reads a decoded file as batches of at most `batch_rows` rows of `schema`,
-/// handing each to `emit`; returns the number of records.
+/// A table's schema for its text files, and whether the job gave it
+/// (`source.schema`) or a sample implied it.
+#[derive(Debug, Clone)]
+pub struct TextSchema {
+    /// The table's columns.
+    pub schema: SchemaRef,
+    /// Given in the job rather than inferred.
+    pub given: bool,
+}
+
+impl TextSchema {
+    /// Where the schema came from, for messages.
+    fn origin(&self) -> &'static str {
+        if self.given {
+            "given in source.schema"
+        } else {
+            "inferred from a sample of the table's files"
+        }
+    }
+
+    fn names(&self) -> String {
+        let names: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        names.join(", ")
+    }
+
+    /// The columns of a CSV file in its header's order, when they are not
+    /// the table's in order; `None` to read the file as the table's.
+    fn csv_columns(&self, uri: &str, text: &[u8]) -> Result<Option<SchemaRef>> {
+        let (header, _) = arrow::csv::reader::Format::default()
+            .with_header(true)
+            .infer_schema(std::io::Cursor::new(text), Some(0))
+            .map_err(|e| Error::bad_data(uri, format!("cannot read its header: {e}")))?;
+        let header: Vec<&str> = header.fields().iter().map(|f| f.name().as_str()).collect();
+        let fields = self.schema.fields();
+        if header.is_empty()
+            || header
+                .iter()
+                .copied()
+                .eq(fields.iter().map(|f| f.name().as_str()))
+        {
+            return Ok(None);
+        }
+        let known = |h: &&str| self.schema.field_with_name(h).ok();
+        if self.given && header.len() == fields.len() && !header.iter().any(|h| known(h).is_some())
+        {
+            return Ok(None);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut columns = Vec::with_capacity(header.len());
+        for h in &header {
+            let Some(field) = known(h) else {
+                return Err(Error::bad_data(
+                    uri,
+                    format!(
+                        "its header has column {h:?}, which the table's schema ({}; {}) lacks: its \
+                         values would be lost",
+                        self.names(),
+                        self.origin()
+                    ),
+                ));
+            };
+            if !seen.insert(*h) {
+                return Err(Error::bad_data(
+                    uri,
+                    format!("its header names column {h:?} twice"),
+                ));
+            }
+            columns.push(field.clone());
+        }
+        if let Some(f) = fields
+            .iter()
+            .find(|f| !f.is_nullable() && !seen.contains(f.name().as_str()))
+        {
+            return Err(Error::bad_data(
+                uri,
+                format!(
+                    "its header lacks column {:?}, which may not be null",
+                    f.name()
+                ),
+            ));
+        }
+        Ok(Some(Arc::new(Schema::new(columns))))
+    }
+}
+
+/// `batch`'s columns in `schema`'s order, by name; a column it lacks is null.
+fn conform(batch: RecordBatch, schema: &SchemaRef) -> std::result::Result<RecordBatch, ArrowError> {
+    let n = batch.num_rows();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            batch
+                .column_by_name(f.name())
+                .cloned()
+                .unwrap_or_else(|| new_null_array(f.data_type(), n))
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// Reads a decoded file as batches of at most `batch_rows` rows of the
+/// table's schema, handing each to `emit`; returns the number of records.
 pub fn read_file(
     format: InputFormat,
     uri: &str,
     text: &[u8],
-    schema: &SchemaRef,
+    table: &TextSchema,
     batch_rows: usize,
     emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<u64> {
-    let bad = |e: arrow::error::ArrowError| {
-        Error::bad_data(
-            uri,
-            format!("{e} (if the sampled schema is wrong, give it in source.schema)"),
-        )
+    let bad = |e: ArrowError| {
+        let hint = if table.given {
+            String::new()
+        } else {
+            " (if the sampled schema is wrong, give it in source.schema)".to_string()
+        };
+        Error::bad_data(uri, format!("{e}{hint}"))
     };
-    let batches: Box<
-        dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>,
-    > = match format {
-        InputFormat::Ndjson => Box::new(
-            arrow::json::ReaderBuilder::new(schema.clone())
-                .with_batch_size(batch_rows)
-                .build(std::io::Cursor::new(text))
-                .map_err(bad)?,
-        ),
-        InputFormat::Csv => Box::new(
-            arrow::csv::ReaderBuilder::new(schema.clone())
-                .with_header(true)
-                .with_batch_size(batch_rows)
-                .build(std::io::Cursor::new(text))
-                .map_err(bad)?,
-        ),
-        InputFormat::Parquet => unreachable!("Parquet files are read by parquet_io"),
-    };
+    let schema = &table.schema;
+    let mut reorder = None;
+    let batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>>> =
+        match format {
+            InputFormat::Ndjson => Box::new(
+                arrow::json::ReaderBuilder::new(schema.clone())
+                    .with_batch_size(batch_rows)
+                    // A key the sample did not see would be dropped silently.
+                    .with_strict_mode(!table.given)
+                    .build(std::io::Cursor::new(text))
+                    .map_err(bad)?,
+            ),
+            InputFormat::Csv => {
+                let columns = table.csv_columns(uri, text)?;
+                let read = columns.clone().unwrap_or_else(|| schema.clone());
+                reorder = columns.map(|_| schema.clone());
+                Box::new(
+                    arrow::csv::ReaderBuilder::new(read)
+                        .with_header(true)
+                        .with_batch_size(batch_rows)
+                        .build(std::io::Cursor::new(text))
+                        .map_err(bad)?,
+                )
+            }
+            InputFormat::Parquet => unreachable!("Parquet files are read by parquet_io"),
+        };
     let mut n = 0;
     for b in batches {
-        let b = b.map_err(bad)?;
+        let mut b = b.map_err(bad)?;
+        if let Some(schema) = &reorder {
+            b = conform(b, schema).map_err(bad)?;
+        }
         n += b.num_rows() as u64;
         emit(b)?;
     }
@@ -219,6 +347,10 @@ mod tests {
             &DataType::Int64
         );
         let mut rows = Vec::new();
+        let schema = TextSchema {
+            schema,
+            given: false,
+        };
         let n = read_file(InputFormat::Ndjson, "f", &text, &schema, 1, &mut |b| {
             rows.push(b);
             Ok(())
@@ -232,6 +364,10 @@ mod tests {
             &[("c".into(), csv.as_bytes().to_vec())],
         )
         .unwrap();
+        let schema = TextSchema {
+            schema,
+            given: false,
+        };
         let mut names = Vec::new();
         read_file(
             InputFormat::Csv,

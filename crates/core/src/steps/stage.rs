@@ -343,6 +343,10 @@ impl Stager<'_> {
                 s
             }
         };
+        let schema = text::TextSchema {
+            schema,
+            given: self.run.job.source.schema.is_some(),
+        };
         self.read_blocking(f, bytes, move |uri, bytes, emit| {
             let decoded = text::decode(&uri, &bytes, false)?;
             text::read_file(format, &uri, &decoded, &schema, READ_BATCH_ROWS, &mut |b| {
