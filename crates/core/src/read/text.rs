@@ -32,6 +32,8 @@ use crate::job::InputFormat;
 pub const SAMPLE_BYTES: u64 = 1024 * 1024;
 /// Files sampled per table.
 pub const SAMPLE_FILES: usize = 8;
+/// The UTF-8 byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One column of a given schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,9 +107,11 @@ pub fn is_file_of(format: InputFormat, name: &str) -> bool {
     }
 }
 
-/// The bytes of a file, gunzipped when its name ends with `.gz`. With
-/// `partial`, the bytes are the start of a longer file: what decompresses is
-/// kept and the text is cut after its last complete line.
+/// The bytes of a file, gunzipped when its name ends with `.gz`, without a
+/// leading UTF-8 byte order mark (spreadsheet exports write one, which would
+/// otherwise start the first column's name). With `partial`, the bytes are
+/// the start of a longer file: what decompresses is kept and the text is cut
+/// after its last complete line.
 pub fn decode(uri: &str, bytes: &[u8], partial: bool) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     if uri.ends_with(".gz") {
@@ -125,6 +129,9 @@ pub fn decode(uri: &str, bytes: &[u8], partial: bool) -> Result<Vec<u8>> {
     }
     if partial && let Some(end) = out.iter().rposition(|b| *b == b'\n') {
         out.truncate(end + 1);
+    }
+    if out.starts_with(UTF8_BOM) {
+        out.drain(..UTF8_BOM.len());
     }
     Ok(out)
 }
@@ -406,6 +413,14 @@ mod tests {
             parse_type("int128")
                 .unwrap_err()
                 .contains("\"int128\" is not a column type")
+        );
+        assert_eq!(
+            decode("f.csv", b"\xEF\xBB\xBFid,x\n1,2\n", false).unwrap(),
+            b"id,x\n1,2\n"
+        );
+        assert_eq!(
+            decode("f.csv.gz", &gz("\u{feff}id\n1\n"), true).unwrap(),
+            b"id\n1\n"
         );
         let e = decode("f.csv.gz", b"nope", false).unwrap_err().to_string();
         assert!(e.starts_with("f.csv.gz: not a readable gzip file"), "{e}");
