@@ -14,7 +14,8 @@ and on one thread (sorted).
 
 Then the worker bench: peak RSS of one `dbsnaplake stage` on a 512 MiB group and of one
 `dbsnaplake compact` writing a ~128 MiB file (what one Lambda invocation holds), and of one
-`dbsnaplake compact` merging 300 small staging files.
+`dbsnaplake compact` merging 300 small staging files, and of one `dbsnaplake stage` on a
+single large CSV file.
 
 Environment: BENCH_ROWS (default 10_500_000), BENCH_FILES (100), BENCH_ROUNDS (3),
 BENCH_ORDER (`random`, the reference: order_time at random in every file; `time`: order_time
@@ -221,7 +222,42 @@ def many_inputs_bench():
     step(path, "validate")
 
 
+def text_bench():
+    """Peak RSS of one staging worker on a group of one large CSV file (4 million rows, ~390 MiB):
+    text files are read as a stream of ranges, so the file's size does not add to it."""
+    src = DIR / "csv-one-file"
+    csv = src / "orders.csv"
+    if not csv.exists():
+        shutil.rmtree(src, ignore_errors=True)
+        src.mkdir(parents=True)
+        tmp = csv.with_suffix(".tmp")
+        with tmp.open("w") as f:
+            f.write("id,order_time,amount,note\n")
+            for i in range(4_000_000):
+                f.write(f"{i},2024-{i % 12 + 1:02d}-{i % 28 + 1:02d}T10:00:00Z,{i * 0.25},"
+                        f"order note {i} with some words to widen the row\n")
+        tmp.rename(csv)
+    job = {
+        "source": {"files": str(src), "format": "csv"},
+        "staging": str(DIR / "out/csv-staging"),
+        "datalake": str(DIR / "out/csv-lake"),
+        "tables": {"*": {"partition_by": [{"name": "month", "from": "order_time", "fn": "month"}],
+                         "sort_by": [{"column": "id"}]}},
+    }
+    path = DIR / "csv-job.json"
+    path.write_text(json.dumps(job))
+    step(path, "plan")
+    (g,) = groups(job, "snapshot-file-groups")
+    wall, _, rss, _ = measure([BIN, "stage", "--job", str(path), "--group", str(g)])
+    print(f"stage   {csv.stat().st_size / 2**20:7.0f} MiB CSV file     {wall:6.2f} s wall {rss:6.0f} MB peak")
+    step(path, "plan-partitions")
+    for g in groups(job, "partition-file-groups"):
+        step(path, "compact", "--group", str(g))
+    step(path, "validate")
+
+
 if __name__ == "__main__":
     main()
     worker_bench()
     many_inputs_bench()
+    text_bench()

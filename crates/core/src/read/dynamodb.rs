@@ -294,15 +294,11 @@ fn parse_item<'a>(
 /// Calls `each` with every item of a gzip DynamoDB JSON file (its 1-based line number and the parsed line).
 fn for_each_item(
     uri: &str,
-    gz: &[u8],
+    items: impl BufRead,
     mut each: impl FnMut(usize, &Value) -> Result<()>,
 ) -> Result<u64> {
-    if gz.is_empty() {
-        return Ok(0); // An empty table partition may give an empty file.
-    }
-    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(gz));
     let mut n = 0;
-    for (i, line) in reader.lines().enumerate() {
+    for (i, line) in items.lines().enumerate() {
         let line =
             line.map_err(|e| Error::bad_data(uri, format!("not a readable gzip file: {e}")))?;
         if line.trim().is_empty() {
@@ -319,7 +315,11 @@ fn for_each_item(
 /// What the items of one file look like; returns the attributes and the item count.
 pub fn infer(uri: &str, gz: &[u8]) -> Result<(BTreeMap<String, Seen>, u64)> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    let n = for_each_item(uri, gz, |line_no, v| {
+    if gz.is_empty() {
+        return Ok((seen, 0)); // An empty table partition may give an empty file.
+    }
+    let items = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(gz));
+    let n = for_each_item(uri, items, |line_no, v| {
         for (name, tag, value) in parse_item(uri, line_no, v)? {
             seen.entry(name.to_string()).or_default().add(tag, value);
         }
@@ -332,7 +332,7 @@ pub fn infer(uri: &str, gz: &[u8]) -> Result<(BTreeMap<String, Seen>, u64)> {
 /// of `columns`, handing each to `emit`; returns the number of items.
 pub fn read_file(
     uri: &str,
-    gz: &[u8],
+    items: impl BufRead,
     columns: &Columns,
     batch_rows: usize,
     emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
@@ -347,7 +347,7 @@ pub fn read_file(
     let mut builders: Vec<Box<dyn ArrayBuilder>> = types.iter().map(|t| builder(*t)).collect();
     let mut filled = vec![false; types.len()];
     let mut rows = 0;
-    let n = for_each_item(uri, gz, |line_no, v| {
+    let n = for_each_item(uri, items, |line_no, v| {
         filled.iter_mut().for_each(|f| *f = false);
         for (name, tag, value) in parse_item(uri, line_no, v)? {
             let Some(&i) = index.get(name) else {
@@ -570,7 +570,8 @@ mod tests {
             }
         );
         let mut batches = Vec::new();
-        let n = read_file("f.json.gz", &file, &columns, 2, &mut |b| {
+        let items = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(&file[..]));
+        let n = read_file("f.json.gz", items, &columns, 2, &mut |b| {
             batches.push(b);
             Ok(())
         })

@@ -17,7 +17,7 @@
 //! with as many columns, renames them in file order; NDJSON keys a given
 //! schema does not name are left out, as asked.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, new_null_array};
@@ -27,13 +27,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::job::InputFormat;
+use crate::read::stream::UTF8_BOM;
 
 /// Bytes read from the start of each sampled file.
 pub const SAMPLE_BYTES: u64 = 1024 * 1024;
 /// Files sampled per table.
 pub const SAMPLE_FILES: usize = 8;
-/// The UTF-8 byte order mark.
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One column of a given schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,12 +275,13 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> std::result::Result<Record
     RecordBatch::try_new(schema.clone(), columns)
 }
 
-/// Reads a decoded file as batches of at most `batch_rows` rows of the
-/// table's schema, handing each to `emit`; returns the number of records.
+/// Reads a decoded file ([`decoded`](crate::read::stream::decoded)) as
+/// batches of at most `batch_rows` rows of the table's schema, handing each
+/// to `emit`; returns the number of records.
 pub fn read_file(
     format: InputFormat,
     uri: &str,
-    text: &[u8],
+    mut text: Box<dyn BufRead + Send>,
     table: &TextSchema,
     batch_rows: usize,
     emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
@@ -303,18 +303,21 @@ pub fn read_file(
                     .with_batch_size(batch_rows)
                     // A key the sample did not see would be dropped silently.
                     .with_strict_mode(!table.given)
-                    .build(std::io::Cursor::new(text))
+                    .build(text)
                     .map_err(bad)?,
             ),
             InputFormat::Csv => {
-                let columns = table.csv_columns(uri, text)?;
+                let mut header = Vec::new();
+                text.read_until(b'\n', &mut header)
+                    .map_err(|e| Error::bad_data(uri, format!("cannot read its header: {e}")))?;
+                let columns = table.csv_columns(uri, &header)?;
                 let read = columns.clone().unwrap_or_else(|| schema.clone());
                 reorder = columns.map(|_| schema.clone());
                 Box::new(
                     arrow::csv::ReaderBuilder::new(read)
                         .with_header(true)
                         .with_batch_size(batch_rows)
-                        .build(std::io::Cursor::new(text))
+                        .build(std::io::Cursor::new(header).chain(text))
                         .map_err(bad)?,
                 )
             }
@@ -358,10 +361,17 @@ mod tests {
             schema,
             given: false,
         };
-        let n = read_file(InputFormat::Ndjson, "f", &text, &schema, 1, &mut |b| {
-            rows.push(b);
-            Ok(())
-        })
+        let n = read_file(
+            InputFormat::Ndjson,
+            "f",
+            Box::new(std::io::Cursor::new(text)),
+            &schema,
+            1,
+            &mut |b| {
+                rows.push(b);
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!((n, rows.len()), (2, 2));
         let csv = "id,name\n1,\"a, b\"\n2,c\n";
@@ -379,7 +389,7 @@ mod tests {
         read_file(
             InputFormat::Csv,
             "c",
-            csv.as_bytes(),
+            Box::new(csv.as_bytes()),
             &schema,
             10,
             &mut |b| {

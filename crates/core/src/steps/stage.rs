@@ -35,7 +35,7 @@ use crate::parquet_io::{
 };
 use crate::partition::{PartitionPath, split_batch};
 use crate::read::dynamodb::{self, Columns};
-use crate::read::text;
+use crate::read::{stream, text};
 use crate::schema::{TableSchemas, check_same_schema, conform, drop_partition_names, from_columns};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
 use crate::storage::{is_s3, join};
@@ -308,8 +308,10 @@ impl Stager<'_> {
             }
         };
         let n = self
-            .read_blocking(f, bytes, move |uri, gz, emit| {
-                dynamodb::read_file(&uri, &gz, &columns, READ_BATCH_ROWS, &mut |b| emit.send(b))
+            .read_blocking(f, bytes, move |uri, items, emit| {
+                dynamodb::read_file(&uri, items, &columns, READ_BATCH_ROWS, &mut |b| {
+                    emit.send(b)
+                })
             })
             .await?;
         check_count(f, n)?;
@@ -347,19 +349,20 @@ impl Stager<'_> {
             schema,
             given: self.run.job.source.schema.is_some(),
         };
-        self.read_blocking(f, bytes, move |uri, bytes, emit| {
-            let decoded = text::decode(&uri, &bytes, false)?;
-            text::read_file(format, &uri, &decoded, &schema, READ_BATCH_ROWS, &mut |b| {
+        self.read_blocking(f, bytes, move |uri, decoded, emit| {
+            text::read_file(format, &uri, decoded, &schema, READ_BATCH_ROWS, &mut |b| {
                 emit.send(b)
             })
         })
         .await
     }
 
-    /// Decodes a whole file (its `bytes`, or read now) with `decode` on a
-    /// blocking thread, which hands the batches over one at a time through
-    /// [`Emit`] (at most two wait), so a file's rows are never all in memory
-    /// at once as Arrow.
+    /// Decodes a text or DynamoDB JSON file with `decode` on a blocking
+    /// thread, which reads it as a stream (gunzipped, [`stream::decoded`]):
+    /// its `bytes` when they were fetched ahead, otherwise ranges fetched
+    /// while it decodes ([`stream::fetch`]), so a file of any size takes a
+    /// few MiB. The batches come over one at a time through [`Emit`] (at
+    /// most two wait), so a file's rows are never all in memory as Arrow.
     async fn read_blocking<D>(
         &mut self,
         f: &DataFile,
@@ -367,26 +370,34 @@ impl Stager<'_> {
         decode: D,
     ) -> Result<u64>
     where
-        D: FnOnce(String, bytes::Bytes, Emit) -> Result<u64> + Send + 'static,
+        D: FnOnce(String, Box<dyn std::io::BufRead + Send>, Emit) -> Result<u64> + Send + 'static,
     {
-        let bytes = match bytes {
-            Some(b) => b,
+        let failure = stream::Failure::default();
+        let (raw, _fetch): (Box<dyn std::io::Read + Send>, _) = match bytes {
+            Some(b) => (Box::new(std::io::Cursor::new(b)), None),
             None => {
-                self.run
-                    .store
-                    .get_range_if(&f.uri, 0..f.size, f.etag.as_deref())
-                    .await?
+                let (chunks, task) = stream::fetch(self.run.store.clone(), f, failure.clone());
+                (Box::new(chunks), Some(task))
             }
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
         let uri = f.uri.clone();
-        let reader = tokio::task::spawn_blocking(move || decode(uri, bytes, Emit(tx)));
+        let kept = failure.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            let decoded = stream::decoded(&uri, raw, &kept).map_err(|e| {
+                kept.take()
+                    .unwrap_or_else(|| Error::bad_data(&uri, format!("cannot read it: {e}")))
+            })?;
+            decode(uri, decoded, Emit(tx))
+        });
         while let Some(batch) = rx.recv().await {
             self.add(batch, &f.uri).await?;
         }
-        reader
+        let read = reader
             .await
-            .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))?
+            .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))?;
+        // A failed fetch or gzip stream, rather than how the parser saw it.
+        read.map_err(|e| failure.take().unwrap_or(e))
     }
 
     /// Splits a batch read from `uri` into the partition buffers, flushing
