@@ -4,5 +4,5 @@
 //! decided once per run, so every file of a table gives the same columns.
 
 pub mod dynamodb;
-pub mod stream;
+pub(crate) mod stream;
 pub mod text;

@@ -15,16 +15,16 @@ use crate::storage::StorageRef;
 use crate::tasks::Spawned;
 
 /// Bytes fetched per range request.
-pub const CHUNK: u64 = 8 * 1024 * 1024;
+const CHUNK: u64 = 8 * 1024 * 1024;
 
 /// The UTF-8 byte order mark.
-pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The first error behind a failed read (a fetch, or a gzip stream), kept
 /// so the worker reports it as it is rather than as the parser's wrapping of
 /// an I/O error.
 #[derive(Clone, Default)]
-pub struct Failure(Arc<Mutex<Option<Error>>>);
+struct Failure(Arc<Mutex<Option<Error>>>);
 
 impl Failure {
     /// Keeps `e` unless an earlier error is kept; returns it as an I/O error
@@ -37,13 +37,13 @@ impl Failure {
     }
 
     /// The kept error, if any: what a failed read should report.
-    pub fn take(&self) -> Option<Error> {
+    fn take(&self) -> Option<Error> {
         self.0.lock().expect("not poisoned").take()
     }
 }
 
 /// The blocking side of a fetch: the ranges in order.
-pub struct Chunks {
+struct Chunks {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes>>,
     current: Bytes,
     failure: Failure,
@@ -66,7 +66,7 @@ impl Read for Chunks {
 
 /// Starts fetching `f` by ranges; the reader blocks until each arrives. The
 /// fetch stops when the returned task handle is dropped.
-pub(crate) fn fetch(store: StorageRef, f: &DataFile, failure: Failure) -> (Chunks, Spawned<()>) {
+fn fetch(store: StorageRef, f: &DataFile, failure: Failure) -> (Chunks, Spawned<()>) {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let (uri, size, etag) = (f.uri.clone(), f.size, f.etag.clone());
     let task = Spawned::new(async move {
@@ -89,6 +89,49 @@ pub(crate) fn fetch(store: StorageRef, f: &DataFile, failure: Failure) -> (Chunk
     (chunks, task)
 }
 
+/// Starts `read` on a blocking thread over the decoded stream of `f`
+/// ([`decoded`]): its `bytes` when they were fetched already, otherwise
+/// ranges fetched meanwhile ([`fetch`]). The work starts at once; the
+/// returned future gives its outcome, a failed fetch or gzip stream reported
+/// as itself rather than as `read` saw it. Dropping the future stops the
+/// fetch.
+pub(crate) fn read_decoded<T, R>(
+    store: &StorageRef,
+    f: &DataFile,
+    bytes: Option<Bytes>,
+    read: R,
+) -> impl Future<Output = Result<T>> + Send + use<T, R>
+where
+    T: Send + 'static,
+    R: FnOnce(String, Box<dyn BufRead + Send>) -> Result<T> + Send + 'static,
+{
+    let failure = Failure::default();
+    let (raw, fetching): (Box<dyn Read + Send>, _) = match bytes {
+        Some(b) => (Box::new(std::io::Cursor::new(b)), None),
+        None => {
+            let (chunks, task) = fetch(store.clone(), f, failure.clone());
+            (Box::new(chunks), Some(task))
+        }
+    };
+    let uri = f.uri.clone();
+    let kept = failure.clone();
+    let reading = tokio::task::spawn_blocking(move || {
+        let decoded = decoded(&uri, raw, &kept).map_err(|e| {
+            kept.take()
+                .unwrap_or_else(|| Error::bad_data(&uri, format!("cannot read it: {e}")))
+        })?;
+        read(uri, decoded)
+    });
+    let uri = f.uri.clone();
+    async move {
+        let _fetching = fetching;
+        let out = reading
+            .await
+            .map_err(|e| Error::Internal(format!("reading {uri}: {e}")))?;
+        out.map_err(|e| failure.take().unwrap_or(e))
+    }
+}
+
 /// A gzip stream whose errors name the file.
 struct Gunzip<R: Read> {
     inner: flate2::read::MultiGzDecoder<R>,
@@ -109,7 +152,7 @@ impl<R: Read> Read for Gunzip<R> {
 
 /// The bytes of the file `uri` read from `raw`: gunzipped when its name ends
 /// with `.gz`, without a leading UTF-8 byte order mark.
-pub fn decoded(
+fn decoded(
     uri: &str,
     raw: impl Read + Send + 'static,
     failure: &Failure,

@@ -358,11 +358,10 @@ impl Stager<'_> {
     }
 
     /// Decodes a text or DynamoDB JSON file with `decode` on a blocking
-    /// thread, which reads it as a stream (gunzipped, [`stream::decoded`]):
-    /// its `bytes` when they were fetched ahead, otherwise ranges fetched
-    /// while it decodes ([`stream::fetch`]), so a file of any size takes a
-    /// few MiB. The batches come over one at a time through [`Emit`] (at
-    /// most two wait), so a file's rows are never all in memory as Arrow.
+    /// thread, which reads it as a stream ([`stream::read_decoded`]), so a
+    /// file of any size takes a few MiB. The batches come over one at a time
+    /// through [`Emit`] (at most two wait), so a file's rows are never all in
+    /// memory as Arrow.
     async fn read_blocking<D>(
         &mut self,
         f: &DataFile,
@@ -372,32 +371,14 @@ impl Stager<'_> {
     where
         D: FnOnce(String, Box<dyn std::io::BufRead + Send>, Emit) -> Result<u64> + Send + 'static,
     {
-        let failure = stream::Failure::default();
-        let (raw, _fetch): (Box<dyn std::io::Read + Send>, _) = match bytes {
-            Some(b) => (Box::new(std::io::Cursor::new(b)), None),
-            None => {
-                let (chunks, task) = stream::fetch(self.run.store.clone(), f, failure.clone());
-                (Box::new(chunks), Some(task))
-            }
-        };
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-        let uri = f.uri.clone();
-        let kept = failure.clone();
-        let reader = tokio::task::spawn_blocking(move || {
-            let decoded = stream::decoded(&uri, raw, &kept).map_err(|e| {
-                kept.take()
-                    .unwrap_or_else(|| Error::bad_data(&uri, format!("cannot read it: {e}")))
-            })?;
+        let reading = stream::read_decoded(&self.run.store, f, bytes, move |uri, decoded| {
             decode(uri, decoded, Emit(tx))
         });
         while let Some(batch) = rx.recv().await {
             self.add(batch, &f.uri).await?;
         }
-        let read = reader
-            .await
-            .map_err(|e| Error::Internal(format!("reading {}: {e}", f.uri)))?;
-        // A failed fetch or gzip stream, rather than how the parser saw it.
-        read.map_err(|e| failure.take().unwrap_or(e))
+        reading.await
     }
 
     /// Splits a batch read from `uri` into the partition buffers, flushing

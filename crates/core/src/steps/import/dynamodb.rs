@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::manifest::DataFile;
 use crate::read::dynamodb::{AttrType, Columns, Seen, infer};
+use crate::read::stream::read_decoded;
 use crate::storage::{StorageRef, join, split_s3_uri};
 
 /// Data files read at once while inferring the schema.
@@ -164,13 +165,7 @@ pub async fn columns(
 ) -> Result<Columns> {
     let seen: Vec<BTreeMap<String, Seen>> = futures::stream::iter(files)
         .map(|f| async move {
-            let gz = store
-                .get_range_if(&f.uri, 0..f.size, f.etag.as_deref())
-                .await?;
-            let uri = f.uri.clone();
-            let (seen, n) = tokio::task::spawn_blocking(move || infer(&uri, &gz))
-                .await
-                .map_err(|e| Error::Internal(format!("schema inference: {e}")))??;
+            let (seen, n) = read_decoded(store, f, None, |uri, items| infer(&uri, items)).await?;
             check_count(f, n)?;
             Ok::<_, Error>(seen)
         })
