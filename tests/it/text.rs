@@ -336,6 +336,25 @@ async fn csv_columns_are_matched_by_header_name_and_unknown_ones_refused() {
         )
     );
     assert!(!s.success());
+
+    // A given schema chooses the columns: `zip` and `city` are left out.
+    let s2 = Scenario::new();
+    std::fs::rename(s.path("in"), s2.path("in")).unwrap();
+    let source = json!({"files": s2.path("in"), "format": "csv", "schema": [
+        {"name": "at", "type": "timestamp"}, {"name": "id", "type": "int64"},
+        {"name": "name", "type": "string"}]});
+    let v = s2.run(&job(&s2, source, "at")).await.unwrap();
+    assert!(v.valid && s2.success(), "{v:?}");
+    let (_, all) = lake(&s2);
+    assert_eq!(all.num_rows(), 100);
+    assert!(all.column_by_name("city").is_none() && all.column_by_name("zip").is_none());
+    let ids = all
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    for (r, name) in strings(&all, "name").into_iter().enumerate() {
+        assert_eq!(name, Some(format!("name {}", ids.value(r))));
+    }
 }
 
 #[tokio::test]

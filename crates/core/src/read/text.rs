@@ -11,11 +11,11 @@
 //!
 //! Columns are matched by name, never by position alone: a CSV file whose
 //! header orders the columns otherwise is read by its header, and a column
-//! it lacks is null. A CSV column, or (with an inferred schema) an NDJSON
-//! key, that the table's schema lacks fails the file, naming it: the value
-//! would be lost. A given schema whose names match none of a CSV header's,
-//! with as many columns, renames them in file order; NDJSON keys a given
-//! schema does not name are left out, as asked.
+//! it lacks is null. With an inferred schema, a CSV column or NDJSON key
+//! that the schema lacks fails the file, naming it: its values would be
+//! lost. A given schema chooses the columns: others are left out, as asked;
+//! one whose names match none of a CSV header's, with as many columns,
+//! renames them in file order.
 
 use std::io::{BufRead, Read};
 use std::sync::Arc;
@@ -199,9 +199,11 @@ impl TextSchema {
         names.join(", ")
     }
 
-    /// The columns of a CSV file in its header's order, when they are not
-    /// the table's in order; `None` to read the file as the table's.
-    fn csv_columns(&self, uri: &str, text: &[u8]) -> Result<Option<SchemaRef>> {
+    /// How to read a CSV file whose header is not the table's columns in
+    /// order: the file's columns (in its header's order; one the schema
+    /// lacks read as text) and the indices of those to keep. `None` to read
+    /// the file as the table's.
+    fn csv_columns(&self, uri: &str, text: &[u8]) -> Result<Option<(SchemaRef, Vec<usize>)>> {
         let (header, _) = arrow::csv::reader::Format::default()
             .with_header(true)
             .infer_schema(std::io::Cursor::new(text), Some(0))
@@ -223,17 +225,23 @@ impl TextSchema {
         }
         let mut seen = std::collections::HashSet::new();
         let mut columns = Vec::with_capacity(header.len());
-        for h in &header {
+        let mut keep = Vec::with_capacity(fields.len());
+        for (i, h) in header.iter().enumerate() {
             let Some(field) = known(h) else {
-                return Err(Error::bad_data(
-                    uri,
-                    format!(
-                        "its header has column {h:?}, which the table's schema ({}; {}) lacks: its \
-                         values would be lost",
-                        self.names(),
-                        self.origin()
-                    ),
-                ));
+                if !self.given {
+                    return Err(Error::bad_data(
+                        uri,
+                        format!(
+                            "its header has column {h:?}, which the table's schema ({}; {}) \
+                             lacks: its values would be lost",
+                            self.names(),
+                            self.origin()
+                        ),
+                    ));
+                }
+                // A given schema chooses the columns: this one is left out.
+                columns.push(Field::new(format!("column {i}"), DataType::Utf8, true));
+                continue;
             };
             if !seen.insert(*h) {
                 return Err(Error::bad_data(
@@ -241,7 +249,8 @@ impl TextSchema {
                     format!("its header names column {h:?} twice"),
                 ));
             }
-            columns.push(field.clone());
+            columns.push(field.as_ref().clone());
+            keep.push(i);
         }
         if let Some(f) = fields
             .iter()
@@ -255,7 +264,7 @@ impl TextSchema {
                 ),
             ));
         }
-        Ok(Some(Arc::new(Schema::new(columns))))
+        Ok(Some((Arc::new(Schema::new(columns)), keep)))
     }
 }
 
@@ -310,11 +319,13 @@ pub fn read_file(
                 let mut header = Vec::new();
                 text.read_until(b'\n', &mut header)
                     .map_err(|e| Error::bad_data(uri, format!("cannot read its header: {e}")))?;
-                let columns = table.csv_columns(uri, &header)?;
-                let read = columns.clone().unwrap_or_else(|| schema.clone());
-                reorder = columns.map(|_| schema.clone());
+                let mut builder = arrow::csv::ReaderBuilder::new(schema.clone());
+                if let Some((columns, keep)) = table.csv_columns(uri, &header)? {
+                    builder = arrow::csv::ReaderBuilder::new(columns).with_projection(keep);
+                    reorder = Some(schema.clone());
+                }
                 Box::new(
-                    arrow::csv::ReaderBuilder::new(read)
+                    builder
                         .with_header(true)
                         .with_batch_size(batch_rows)
                         .build(std::io::Cursor::new(header).chain(text))
