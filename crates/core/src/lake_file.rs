@@ -82,6 +82,7 @@ impl LakeFile {
                     .gzip
                     .then(|| GzEncoder::new(Vec::new(), flate2::Compression::default())),
                 rows: 0,
+                bytes: 0,
                 expected_rows: n_record,
                 checksum: Checksum::default(),
             }),
@@ -101,6 +102,16 @@ impl LakeFile {
         match self {
             LakeFile::Parquet(w) => w.rows(),
             LakeFile::Text(w) => w.rows,
+        }
+    }
+
+    /// Bytes the file comes to so far: written, plus what is encoded and
+    /// not yet written (a Parquet row group in progress; text a gzip
+    /// stream still holds is not counted).
+    pub fn approx_size(&self) -> u64 {
+        match self {
+            LakeFile::Parquet(w) => w.approx_size(),
+            LakeFile::Text(w) => w.bytes,
         }
     }
 
@@ -130,6 +141,7 @@ pub struct TextWriter {
     csv: bool,
     gzip: Option<GzEncoder<Vec<u8>>>,
     rows: u64,
+    bytes: u64,
     expected_rows: u64,
     checksum: Checksum,
 }
@@ -163,6 +175,7 @@ impl TextWriter {
         if data.is_empty() {
             return Ok(());
         }
+        self.bytes += data.len() as u64;
         self.sink.write(Bytes::from(data)).await
     }
 

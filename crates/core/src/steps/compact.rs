@@ -1,9 +1,16 @@
 //! Step 2.2: compact one partition file group into lake files.
 //!
 //! A streaming k-way merge of the group's staging files (each sorted by the
-//! table's `sort_by`) into `max(1, round(S / file_size))` files of about
-//! `S / n` bytes each, where `S` is the group's staging bytes: the worker
-//! holds one batch per input, never the group's rows. One merge holds at
+//! table's `sort_by`) into lake files of at most 1.25 × `file_size`: from
+//! the group's staging bytes `S`, `round(S / file_size)` files of equal row
+//! counts, or `ceil(S / (1.25 × file_size))` where that is more
+//! ([`planned_files`]). A
+//! file that outgrows 1.25 × `file_size` anyway (lake bytes per row above
+//! the staging files') is dropped as it passes the mark and the group
+//! merged again into as many files as its measured bytes per row need
+//! ([`Oversized::replan`]), so every file's row count is known, and
+//! recorded in its metadata, before it is written. The worker holds one
+//! batch per input, never the group's rows. One merge holds at
 //! most [`MERGE_BYTES`] of its inputs' row groups and an estimated
 //! [`MERGE_STATE`] of their decoded state ([`plan_runs`]); a bigger group is
 //! merged in passes, each run of inputs into a sorted run file in the
@@ -19,6 +26,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::ParquetMetaData;
+use parquet::file::properties::WriterProperties;
 use tracing::{info, instrument};
 
 use super::{Run, WorkerOutput, worker_input, worker_output};
@@ -151,19 +159,47 @@ pub fn remove_stale_runs(dir: &Path) -> usize {
 /// An input of a merge: a file whose footer has been read, and nothing else
 /// yet.
 struct Input {
+    store: StorageRef,
     uri: String,
+    size: u64,
     builder: ParquetRecordBatchStreamBuilder<ObjectReader>,
     cost: InputCost,
 }
 
 impl Input {
-    fn new(builder: ParquetRecordBatchStreamBuilder<ObjectReader>, uri: &str) -> Self {
+    /// Opens `uri` (reads its footer).
+    async fn open(store: &StorageRef, uri: &str, size: u64) -> Result<Self> {
+        let builder = open(store, uri, size, None).await?;
+        Ok(Self::new(store, uri, size, builder))
+    }
+
+    fn new(
+        store: &StorageRef,
+        uri: &str,
+        size: u64,
+        builder: ParquetRecordBatchStreamBuilder<ObjectReader>,
+    ) -> Self {
         Input {
+            store: store.clone(),
             uri: uri.to_string(),
+            size,
             cost: InputCost::of(builder.metadata()),
             builder,
         }
     }
+}
+
+/// Opens again the inputs `sources` name, concurrently.
+async fn reopen(sources: &[(StorageRef, String, u64)]) -> Result<Vec<Input>> {
+    at_once(
+        sources
+            .iter()
+            .map(|(store, uri, size)| Input::open(store, uri, *size))
+            .collect(),
+    )
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Streams of the batches of `inputs`, which one merge reads together,
@@ -228,9 +264,134 @@ async fn merge_runs(
         for uri in merged {
             local.delete(&uri).await?;
         }
-        out.push(Input::new(open(&local, &uri, size, None).await?, &uri));
+        out.push(Input::open(&local, &uri, size).await?);
     }
     Ok(out)
+}
+
+/// Attempts at a group's lake files: a merge is redone, into more files,
+/// when a lake file outgrew its cap; the last attempt writes its plan
+/// whatever the files' sizes come to.
+const MAX_ATTEMPTS: usize = 3;
+
+/// How many lake files a group of `total` staging bytes and `rows` rows is
+/// planned to: the nearest number of files of `file_size`, or more where
+/// those would be over 1.25 × `file_size` (a group the partition planner
+/// made of about `file_size` stays one file; a staging file of 1.4 ×
+/// `file_size` becomes two).
+pub fn planned_files(total: u64, rows: u64, file_size: u64) -> u64 {
+    let nearest = (total + file_size / 2) / file_size;
+    let within_cap = total.div_ceil(file_size + file_size / 4);
+    nearest.max(within_cap).clamp(1, rows.max(1))
+}
+
+/// A lake file that reached its cap before its planned rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Oversized {
+    /// Rows it held.
+    pub rows: u64,
+    /// Bytes it came to.
+    pub bytes: u64,
+}
+
+impl Oversized {
+    /// The number of files of `file_size` that `rows` rows come to at this
+    /// file's bytes per row.
+    pub fn replan(&self, rows: u64, file_size: u64) -> u64 {
+        let bytes = u128::from(rows) * u128::from(self.bytes) / u128::from(self.rows.max(1));
+        u64::try_from(bytes.div_ceil(u128::from(file_size.max(1))))
+            .unwrap_or(u64::MAX)
+            .clamp(1, rows.max(1))
+    }
+}
+
+/// Where and how a group's lake files are written.
+struct Outputs<'a> {
+    run: &'a Run,
+    folder: String,
+    fingerprint: &'a str,
+    schema: &'a SchemaRef,
+    props: WriterProperties,
+}
+
+impl Outputs<'_> {
+    /// Writes the `rows` rows `merger` yields into `n_out` files of
+    /// `rows / n_out` rows each (in sort order, named
+    /// `<fingerprint>-<i>`), each announcing its count as it starts. A
+    /// file that reaches `cap` bytes first is dropped, and what it held
+    /// returned: the group must be written again into more files.
+    async fn write(
+        &self,
+        mut merger: Merger,
+        rows: u64,
+        n_out: u64,
+        cap: Option<u64>,
+    ) -> Result<std::result::Result<Vec<Written>, Oversized>> {
+        let rows_in = |i: u64| rows / n_out + u64::from(i < rows % n_out);
+        let output = &self.run.job.output;
+        let ext = extension(output);
+        let mut written: Vec<Written> = Vec::new();
+        let mut current: Option<LakeFile> = None;
+        let result: Result<Option<Oversized>> = async {
+            while let Some(mut batch) = merger.next_batch().await? {
+                while batch.num_rows() > 0 {
+                    let i = written.len() as u64;
+                    let w = match current.as_mut() {
+                        Some(w) => w,
+                        None => {
+                            let uri =
+                                join(&self.folder, &format!("{}-{i}.{ext}", self.fingerprint));
+                            let w = LakeFile::create(
+                                &self.run.store,
+                                &uri,
+                                self.schema.clone(),
+                                output,
+                                &self.props,
+                                rows_in(i),
+                            );
+                            current.insert(w.await?)
+                        }
+                    };
+                    let room = rows_in(i) - w.rows();
+                    let take = (batch.num_rows() as u64).min(room) as usize;
+                    w.write(&batch.slice(0, take)).await?;
+                    batch = batch.slice(take, batch.num_rows() - take);
+                    let bytes = w.approx_size();
+                    if cap.is_some_and(|cap| bytes > cap) {
+                        return Ok(Some(Oversized {
+                            rows: w.rows(),
+                            bytes,
+                        }));
+                    }
+                    if w.rows() == rows_in(i) {
+                        written.push(current.take().expect("a writer is open").finish().await?);
+                    }
+                }
+            }
+            Ok(None)
+        }
+        .await;
+        match result {
+            Ok(None) => {}
+            Ok(Some(over)) => {
+                if let Some(w) = current.take() {
+                    w.abort().await;
+                }
+                return Ok(Err(over));
+            }
+            Err(e) => {
+                if let Some(w) = current.take() {
+                    w.abort().await;
+                }
+                return Err(e);
+            }
+        }
+        if let Some(w) = current.take() {
+            // Fewer rows than the manifests promised: finish() refuses to publish.
+            written.push(w.finish().await?);
+        }
+        Ok(Ok(written))
+    }
 }
 
 /// Compacts the partition file group whose summary is at `group_uri`.
@@ -290,7 +451,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             }
             None => schema = Some((s, f.uri.clone())),
         }
-        inputs.push(Input::new(builder, &f.uri));
+        inputs.push(Input::new(&run.store, &f.uri, f.size, builder));
     }
     let (schema, _) = schema.expect("files is not empty");
     check_schema(&run.job.output, &schema).map_err(|message| Error::Schema {
@@ -323,8 +484,6 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         );
         inputs = merge_runs(&schema, &key, inputs, &runs, dir.path(), level).await?;
     }
-    let mut merger = Merger::new(schema.clone(), key, streams(inputs)?).await?;
-
     let total: u64 = files.iter().map(|f| f.size).sum();
     let Some(rows) = files.iter().map(|f| f.n_record).sum::<Option<u64>>() else {
         return Err(Error::bad_data(
@@ -333,58 +492,52 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         ));
     };
     let file_size = run.job.file_size.max(1);
-    let n_out = ((total + file_size / 2) / file_size).clamp(1, rows.max(1));
-    // Output file i holds rows_in(i) rows: the group's rows split evenly, so
-    // every file's count is known (and recorded) before it is written.
-    let rows_in = |i: u64| rows / n_out + u64::from(i < rows % n_out);
-    let folder = join(&run.layout.datalake_table(table.as_deref()), &partition);
-    let props =
-        lake_writer_properties(&run.job.output).map_err(|m| Error::Job(format!("output: {m}")))?;
-
-    let mut written: Vec<Written> = Vec::new();
-    let ext = extension(&run.job.output);
-    let mut current: Option<LakeFile> = None;
-    let result: Result<()> = async {
-        while let Some(mut batch) = merger.next_batch().await? {
-            while batch.num_rows() > 0 {
-                let w = match current.as_mut() {
-                    Some(w) => w,
-                    None => {
-                        let i = written.len() as u64;
-                        let uri = join(&folder, &format!("{source_fp}-{i}.{ext}"));
-                        let w = LakeFile::create(
-                            &run.store,
-                            &uri,
-                            schema.clone(),
-                            &run.job.output,
-                            &props,
-                            rows_in(i),
-                        );
-                        current.insert(w.await?)
-                    }
-                };
-                let room = rows_in(written.len() as u64) - w.rows();
-                let take = (batch.num_rows() as u64).min(room) as usize;
-                w.write(&batch.slice(0, take)).await?;
-                batch = batch.slice(take, batch.num_rows() - take);
-                if w.rows() == rows_in(written.len() as u64) {
-                    written.push(current.take().expect("a writer is open").finish().await?);
-                }
+    let out = Outputs {
+        run,
+        folder: join(&run.layout.datalake_table(table.as_deref()), &partition),
+        fingerprint: source_fp,
+        schema: &schema,
+        props: lake_writer_properties(&run.job.output)
+            .map_err(|m| Error::Job(format!("output: {m}")))?
+            .into_builder()
+            // A file's size is known as it is written to within a page, so
+            // pages stay small beside the target (1 MiB, the default, at
+            // 64 MiB and above).
+            .set_data_page_size_limit((file_size / 64).clamp(8 * 1024, 1024 * 1024) as usize)
+            .build(),
+    };
+    let mut n_out = planned_files(total, rows, file_size);
+    // What the final merge reads, to read again if it must be redone.
+    let sources: Vec<(StorageRef, String, u64)> = inputs
+        .iter()
+        .map(|i| (i.store.clone(), i.uri.clone(), i.size))
+        .collect();
+    let mut opened = Some(inputs);
+    let mut attempt = 1;
+    let written = loop {
+        let opened = match opened.take() {
+            Some(opened) => opened,
+            None => reopen(&sources).await?,
+        };
+        let merger = Merger::new(schema.clone(), key.clone(), streams(opened)?).await?;
+        // The last attempt writes its plan whatever the sizes come to.
+        let cap = (attempt < MAX_ATTEMPTS).then_some(file_size + file_size / 4);
+        match out.write(merger, rows, n_out, cap).await? {
+            Ok(written) => break written,
+            Err(over) => {
+                let replanned = over.replan(rows, file_size).max(n_out + 1);
+                info!(
+                    files = n_out,
+                    replanned,
+                    bytes = over.bytes,
+                    rows = over.rows,
+                    "a lake file outgrew the target: merging again into more files"
+                );
+                n_out = replanned;
+                attempt += 1;
             }
         }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        if let Some(w) = current.take() {
-            w.abort().await;
-        }
-        return Err(e);
-    }
-    if let Some(w) = current.take() {
-        // Fewer rows than the manifests promised: finish() refuses to publish.
-        written.push(w.finish().await?);
-    }
+    };
     let got: u64 = written.iter().map(|w| w.n_record).sum();
     if got != rows {
         return Err(Error::bad_data(
@@ -483,6 +636,33 @@ mod tests {
         let huge = cost(MERGE_BYTES + 1, 215);
         assert_eq!(plan_runs(&[huge; 2]), vec![2]);
         assert_eq!(plan_runs(&[huge; 5]), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn groups_over_a_quarter_above_the_target_are_split() {
+        let f = 100 * MIB;
+        assert_eq!(planned_files(f, 1_000, f), 1);
+        assert_eq!(planned_files(f * 5 / 4, 1_000, f), 1);
+        assert_eq!(planned_files(f * 5 / 4 + 1, 1_000, f), 2);
+        assert_eq!(planned_files(f * 14 / 10, 1_000, f), 2);
+        assert_eq!(planned_files(f * 24 / 10, 1_000, f), 2);
+        assert_eq!(planned_files(f * 26 / 10, 1_000, f), 3);
+        assert_eq!(planned_files(f * 38 / 10, 1_000, f), 4);
+        // Never more files than rows, never none.
+        assert_eq!(planned_files(10 * f, 3, f), 3);
+        assert_eq!(planned_files(0, 0, f), 1);
+    }
+
+    #[test]
+    fn an_oversized_file_replans_at_its_bytes_per_row() {
+        // 1,000 rows came to 150 bytes each: 10,000 rows of 100 KiB files.
+        let over = Oversized {
+            rows: 1_000,
+            bytes: 150_000,
+        };
+        assert_eq!(over.replan(10_000, 100 * 1024), 15);
+        assert_eq!(over.replan(10, 100 * 1024), 1);
+        assert_eq!(over.replan(10, 1), 10, "not more files than rows");
     }
 
     #[test]
