@@ -106,3 +106,104 @@ async fn auto_groups_are_as_many_as_workers_and_near_equal() {
     all.sort();
     assert_eq!(listed, all, "every file in exactly one group");
 }
+
+/// The snapshot of `s` listed again under `foreign/` with each file's ETag
+/// given by `etag`, as a manifest made elsewhere lists them; returns its URI.
+async fn foreign_manifest(s: &Scenario, etag: impl Fn(&[u8]) -> String) -> String {
+    use dbsnaplake_core::manifest::write_manifest;
+    let manifest = s.generate(6_000, 3, &[]).await;
+    let (_, mut files) = read_manifest(&s.store, &manifest).await.unwrap();
+    for f in &mut files {
+        f.etag = Some(etag(&std::fs::read(&f.uri).unwrap()));
+    }
+    let uri = s.path("foreign/manifest-summary.json");
+    write_manifest(
+        &s.store,
+        &uri,
+        &s.path("foreign/manifest-data.parquet"),
+        &files,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    uri
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A job over `manifest` into its own `name`-staging and `name`-lake folders.
+fn job_into(s: &Scenario, manifest: &str, name: &str) -> dbsnaplake_core::Job {
+    dbsnaplake_core::Job::from_json(
+        &serde_json::json!({
+            "source": {"manifest": manifest},
+            "staging": s.path(&format!("{name}-staging")),
+            "datalake": s.path(&format!("{name}-lake")),
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+/// A manifest holding S3's ETags (what the original dbsnaplake writes, and
+/// what a copy of an S3 snapshot has): single-part ones, the quoted hex MD5,
+/// are checked against the bytes; a file changed since fails, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_files_are_checked_against_the_md5_of_an_s3_etag() {
+    let s = Scenario::new();
+    let manifest = foreign_manifest(&s, |b| format!("\"{}\"", md5_hex(b))).await;
+    let v = s.run(&job_into(&s, &manifest, "first")).await.unwrap();
+    assert!(v.valid, "{v:?}");
+    assert_eq!(v.n_record(), 6_000);
+
+    // One byte of a file changed, its size the same.
+    let (_, files) = read_manifest(&s.store, &manifest).await.unwrap();
+    let changed = &files[1].uri;
+    let mut bytes = std::fs::read(changed).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(changed, &bytes).unwrap();
+    let e = s
+        .run(&job_into(&s, &manifest, "second"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(changed.as_str()), "{e}");
+    assert!(e.contains("MD5 is"), "{e}");
+    assert!(e.contains(&md5_hex(&bytes)), "{e}");
+}
+
+/// A multipart upload's ETag cannot be computed from a file: such files are
+/// checked by their size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_files_with_multipart_etags_are_checked_by_size() {
+    let s = Scenario::new();
+    let manifest = foreign_manifest(&s, |b| format!("{}-2", md5_hex(&b[..b.len() / 2]))).await;
+    let v = s.run(&job_into(&s, &manifest, "first")).await.unwrap();
+    assert!(v.valid, "{v:?}");
+    assert_eq!(v.n_record(), 6_000);
+
+    let (_, files) = read_manifest(&s.store, &manifest).await.unwrap();
+    let grown = &files[0].uri;
+    let mut bytes = std::fs::read(grown).unwrap();
+    bytes.extend_from_slice(b"more");
+    std::fs::write(grown, &bytes).unwrap();
+    let e = s
+        .run(&job_into(&s, &manifest, "second"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(grown.as_str()), "{e}");
+    assert!(
+        e.contains(&format!(
+            "is {} bytes where the manifest says {}",
+            bytes.len(),
+            bytes.len() - 4
+        )),
+        "{e}"
+    );
+}

@@ -25,11 +25,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::common::*;
 
 /// A moto server with the S3 store and settings the tests use.
-pub struct Moto(pub dbsnaplake_lambda_common::testing::Moto);
+pub struct Moto(pub dbsnaplake_testing::Moto);
 
 impl Moto {
     pub fn start() -> Moto {
-        Moto(dbsnaplake_lambda_common::testing::Moto::start())
+        Moto(dbsnaplake_testing::Moto::start())
     }
 
     pub fn settings(&self) -> S3Settings {

@@ -17,6 +17,7 @@ use dbsnaplake_core::steps::local::{Phase, Progress, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
 use dbsnaplake_core::storage::{S3Store, StorageRef, Stores, is_s3};
 use dbsnaplake_core::{ErrorKind, Job, Run};
+use dbsnaplake_lambda_common::executions;
 use indicatif::{ProgressBar, ProgressStyle};
 
 const EXIT_STATUS: &str = "\
@@ -493,33 +494,13 @@ async fn sfn_client(s3: &S3Flags) -> aws_sdk_sfn::Client {
 /// Starts the job's execution; an execution of the same snapshot already
 /// there is success (the same name cannot start twice).
 async fn start(client: &aws_sdk_sfn::Client, state_machine_arn: &str, job: &Job) -> Result<()> {
-    let name = job.execution_name();
-    let input = serde_json::to_string(job).expect("a job serializes");
-    let arn = format!(
-        "{}:{name}",
-        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-    );
-    match client
-        .start_execution()
-        .state_machine_arn(state_machine_arn)
-        .name(&name)
-        .input(input)
-        .send()
-        .await
-    {
-        Ok(out) => println!("started {}", out.execution_arn()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_execution_already_exists()) =>
-        {
-            println!("already started (same snapshot, same name): {arn}")
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("StartExecution on {state_machine_arn} failed")));
-        }
+    let e = executions::start(client, state_machine_arn, job).await?;
+    if e.started {
+        println!("started {}", e.arn);
+    } else {
+        println!("already started (same snapshot, same name): {}", e.arn);
     }
-    println!("follow it with: dbsnaplake status {arn}");
+    println!("follow it with: dbsnaplake status {}", e.arn);
     Ok(())
 }
 

@@ -25,7 +25,8 @@ mod tests {
         plan_partitions::plan_partitions, plan_snapshot::plan_snapshot, read_group_list,
         stage::stage,
     };
-    use dbsnaplake_lambda_common::{Config, testing::snapshot_event};
+    use dbsnaplake_lambda_common::Config;
+    use dbsnaplake_testing::snapshot_event;
 
     #[tokio::test]
     async fn compacts_a_partition_group() {

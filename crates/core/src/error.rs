@@ -71,6 +71,16 @@ pub enum Error {
         /// Whether trying again later may succeed (throttling, 5xx, timeouts).
         transient: bool,
     },
+    /// A call to another AWS service (Step Functions, a catalog) failed.
+    #[error("{call}: {message}")]
+    Service {
+        /// The call and what it was on (`StartExecution on arn:…`).
+        call: String,
+        /// What the service said.
+        message: String,
+        /// Whether trying again later may succeed (throttling, 5xx, timeouts).
+        transient: bool,
+    },
     /// Data or a manifest is malformed.
     #[error("{uri}: {message}")]
     BadData {
@@ -104,6 +114,9 @@ impl Error {
         match self {
             Error::Io { source, .. } if is_transient_io(source) => ErrorKind::Transient,
             Error::Storage {
+                transient: true, ..
+            }
+            | Error::Service {
                 transient: true, ..
             } => ErrorKind::Transient,
             Error::Validation(_) => ErrorKind::Validation,

@@ -547,6 +547,11 @@ impl Job {
         format!("{}-{hash}", readable.trim_start_matches(['-', '_']))
     }
 
+    /// Every URI the job names: the source's, `staging` and `datalake`.
+    pub fn uris(&self) -> impl Iterator<Item = &str> {
+        [self.source.uri(), &self.staging, &self.datalake].into_iter()
+    }
+
     /// Settings of `table` (`database/schema/table`, `None` for a table-less
     /// snapshot): its own entry, else `*`, else no partitions and no order.
     pub fn table_spec(&self, table: Option<&str>) -> TableSpec {

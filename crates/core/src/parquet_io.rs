@@ -96,7 +96,7 @@ impl ObjectReader {
             Some(whole) => slice_of(whole, &self.uri, range),
             None => {
                 self.store
-                    .get_range_if(&self.uri, range, self.etag.as_deref())
+                    .get_range_if(&self.uri, range, self.size, self.etag.as_deref())
                     .await
             }
         }
@@ -135,10 +135,16 @@ impl ObjectReader {
         let next = self.row_groups.iter().find(|rg| rg.start >= current.end);
         let held = current.end - current.start;
         if let Some(span) = next.filter(|rg| held + (rg.end - rg.start) <= self.ahead_max) {
-            let (store, uri, etag) = (self.store.clone(), self.uri.clone(), self.etag.clone());
+            let (store, uri, size, etag) = (
+                self.store.clone(),
+                self.uri.clone(),
+                self.size,
+                self.etag.clone(),
+            );
             let range = span.clone();
-            let fetch =
-                Spawned::new(async move { store.get_range_if(&uri, range, etag.as_deref()).await });
+            let fetch = Spawned::new(async move {
+                store.get_range_if(&uri, range, size, etag.as_deref()).await
+            });
             self.ahead = Some((span.clone(), fetch));
         }
     }

@@ -6,11 +6,14 @@
 //!   machine: the job, and for workers the group manifest to work on.
 //! - [`StepError`] turns a core error into the stable error name the state
 //!   machine's Retry and Catch match on ([`ERROR_NAMES`]).
+//! - [`executions::start`] starts a job's execution, once per snapshot.
+
+pub mod executions;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use dbsnaplake_core::storage::Stores;
+use dbsnaplake_core::storage::StoreCache;
 use dbsnaplake_core::{Error, ErrorKind, Job, Run};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
@@ -24,13 +27,16 @@ pub const VALIDATION: &str = "dbsnaplake.Validation";
 /// Every error name a dbsnaplake function can return.
 pub const ERROR_NAMES: [&str; 3] = [TRANSIENT, BAD_INPUT, VALIDATION];
 
-/// Settings read from the environment once, at cold start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Settings read from the environment once, at cold start, and the S3
+/// clients built for the first event that needs them and kept for the
+/// invocations after it.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// `DBSNAPLAKE_ENDPOINT_URL`: another S3 endpoint (tests, MinIO).
     pub endpoint_url: Option<String>,
     /// `DBSNAPLAKE_DEFAULT_CONCURRENCY`: workers at once when the job gives none.
     pub default_concurrency: Option<usize>,
+    stores: Arc<StoreCache>,
 }
 
 impl Config {
@@ -47,8 +53,10 @@ impl Config {
                 format!("DBSNAPLAKE_DEFAULT_CONCURRENCY={v:?} is not a positive number")
             })?),
         };
+        let endpoint_url = get("DBSNAPLAKE_ENDPOINT_URL").filter(|v| !v.is_empty());
         Ok(Config {
-            endpoint_url: get("DBSNAPLAKE_ENDPOINT_URL").filter(|v| !v.is_empty()),
+            stores: Arc::new(StoreCache::new(endpoint_url.clone())),
+            endpoint_url,
             default_concurrency,
         })
     }
@@ -59,7 +67,7 @@ impl Config {
         if job.concurrency.is_none() {
             job.concurrency = self.default_concurrency;
         }
-        let stores = Stores::for_job(&job, self.endpoint_url.as_deref()).await;
+        let stores = self.stores.for_job(&job).await;
         Ok(Run::new(job, Arc::new(stores)))
     }
 }
@@ -151,87 +159,6 @@ where
     .await
 }
 
-/// Test helpers for the functions' handler tests.
-pub mod testing {
-    use dbsnaplake_core::generate::{Spec, generate};
-    use dbsnaplake_core::storage::{StorageRef, Stores};
-
-    use super::StepInput;
-
-    /// A moto server (S3, Step Functions) on a free loopback port, stopped on
-    /// drop. The binary is `MOTO_SERVER`, else `.venv/bin/moto_server` of the
-    /// workspace (`make python-deps` installs it), else `moto_server` on PATH.
-    pub struct Moto {
-        child: std::process::Child,
-        /// `http://127.0.0.1:<port>`.
-        pub endpoint: String,
-    }
-
-    impl Moto {
-        /// Starts the server and waits until it accepts connections.
-        pub fn start() -> Moto {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/moto_server");
-            let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
-                if std::path::Path::new(venv).exists() {
-                    venv.to_string()
-                } else {
-                    "moto_server".to_string()
-                }
-            });
-            let child = std::process::Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start {bin} ({e}): run `make python-deps` or set MOTO_SERVER")
-                });
-            let started = std::time::Instant::now();
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    started.elapsed().as_secs() < 60,
-                    "moto did not start on port {port}"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            Moto {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-            }
-        }
-    }
-
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            self.child.kill().ok();
-            self.child.wait().ok();
-        }
-    }
-
-    /// A generated snapshot in `dir` and the event that runs a job over it.
-    pub async fn snapshot_event(dir: &std::path::Path) -> StepInput {
-        let root = dir.to_str().expect("a UTF-8 temp dir");
-        let store: StorageRef = std::sync::Arc::new(Stores::local());
-        let (manifest, _) = generate(&store, &Spec::new(&format!("{root}/snap"), 5_000, 3))
-            .await
-            .expect("the snapshot generates");
-        let event = serde_json::json!({
-            "job": {
-                "source": {"manifest": manifest},
-                "staging": format!("{root}/staging"),
-                "datalake": format!("{root}/lake"),
-                "tables": {"*": {"partition_by": [{"name": "year", "from": "order_time", "fn": "year"}]}},
-                "group_size": 200_000
-            }
-        });
-        serde_json::from_value(event).expect("a valid event")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,13 +190,15 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        assert_eq!(Config::from_lookup(env(&[])).unwrap(), Config::default());
+        let c = Config::from_lookup(env(&[])).unwrap();
+        assert_eq!((c.endpoint_url, c.default_concurrency), (None, None));
         let c = Config::from_lookup(env(&[
             ("DBSNAPLAKE_DEFAULT_CONCURRENCY", "40"),
             ("DBSNAPLAKE_ENDPOINT_URL", "http://127.0.0.1:9"),
         ]))
         .unwrap();
         assert_eq!(c.default_concurrency, Some(40));
+        assert_eq!(c.endpoint_url.as_deref(), Some("http://127.0.0.1:9"));
         let e =
             Config::from_lookup(env(&[("DBSNAPLAKE_DEFAULT_CONCURRENCY", "lots")])).unwrap_err();
         assert!(e.contains("\"lots\" is not a positive number"), "{e}");

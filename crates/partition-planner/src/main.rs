@@ -20,7 +20,8 @@ mod tests {
     use super::*;
     use dbsnaplake_core::layout::GroupKind;
     use dbsnaplake_core::steps::{plan_snapshot::plan_snapshot, read_group_list, stage::stage};
-    use dbsnaplake_lambda_common::{Config, testing::snapshot_event};
+    use dbsnaplake_lambda_common::Config;
+    use dbsnaplake_testing::snapshot_event;
 
     #[tokio::test]
     async fn plans_partitions_once_every_group_is_staged() {

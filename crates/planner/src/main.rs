@@ -20,7 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbsnaplake_lambda_common::{Config, testing::snapshot_event};
+    use dbsnaplake_lambda_common::Config;
+    use dbsnaplake_testing::snapshot_event;
 
     #[tokio::test]
     async fn plans_the_snapshot() {

@@ -20,7 +20,8 @@ mod tests {
     use super::*;
     use dbsnaplake_core::layout::GroupKind;
     use dbsnaplake_core::steps::{plan_snapshot::plan_snapshot, read_group_list};
-    use dbsnaplake_lambda_common::{BAD_INPUT, Config, testing::snapshot_event};
+    use dbsnaplake_lambda_common::{BAD_INPUT, Config};
+    use dbsnaplake_testing::snapshot_event;
 
     #[tokio::test]
     async fn stages_a_group_and_reruns_as_a_no_op() {

@@ -41,7 +41,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 mod tests {
     use super::*;
     use dbsnaplake_core::steps::local::{Quiet, run_all};
-    use dbsnaplake_lambda_common::{Config, VALIDATION, testing::snapshot_event};
+    use dbsnaplake_lambda_common::{Config, VALIDATION};
+    use dbsnaplake_testing::snapshot_event;
 
     #[tokio::test]
     async fn validates_and_fails_with_the_validation_name() {

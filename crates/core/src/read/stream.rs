@@ -73,7 +73,9 @@ fn fetch(store: StorageRef, f: &DataFile, failure: Failure) -> (Chunks, Spawned<
         let mut start = 0;
         while start < size {
             let end = (start + CHUNK).min(size);
-            let chunk = store.get_range_if(&uri, start..end, etag.as_deref()).await;
+            let chunk = store
+                .get_range_if(&uri, start..end, size, etag.as_deref())
+                .await;
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() || failed {
                 return;

@@ -153,9 +153,11 @@ impl ReadAhead {
                 .map(|f| {
                     let (store, uri, size) = (run.store.clone(), f.uri.clone(), f.size);
                     let etag = f.etag.clone();
-                    Spawned::new(
-                        async move { store.get_range_if(&uri, 0..size, etag.as_deref()).await },
-                    )
+                    Spawned::new(async move {
+                        store
+                            .get_range_if(&uri, 0..size, size, etag.as_deref())
+                            .await
+                    })
                 }),
         )
     }

@@ -15,11 +15,12 @@
 //! a power loss, an uncommitted data file may hold garbage; nothing reads it,
 //! and the rerun of its group rewrites it.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
@@ -105,6 +106,128 @@ fn meta_of(uri: &str, m: &std::fs::Metadata) -> ObjectMeta {
     }
 }
 
+/// The forms an ETag in a manifest takes, as far as a local file can be
+/// checked against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagForm<'a> {
+    /// Ours: size and modification time, as [`LocalStore`] lists files.
+    Ours(&'a str),
+    /// What S3 gives a single-part upload: the hex MD5 of the bytes (what
+    /// the original dbsnaplake and a copy of an S3 snapshot's manifest hold).
+    Md5(&'a str),
+    /// What S3 gives a multipart upload (`<md5 of the parts' md5s>-<parts>`):
+    /// it depends on the part sizes, which the file does not tell.
+    Multipart,
+}
+
+impl<'a> TagForm<'a> {
+    fn of(etag: &'a str) -> Self {
+        let tag = etag.trim_matches('"');
+        let md5 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        match tag.split_once('-') {
+            None if md5(tag) => TagForm::Md5(tag),
+            Some((digest, parts))
+                if md5(digest)
+                    && !parts.is_empty()
+                    && parts.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                TagForm::Multipart
+            }
+            _ => TagForm::Ours(etag),
+        }
+    }
+}
+
+/// Files whose MD5 matched their manifest's tag: their tag in our form then,
+/// and the MD5. A later read of the same file against the same MD5 compares
+/// the tag of ours instead of hashing the file again.
+static VERIFIED: Mutex<BTreeMap<PathBuf, (String, String)>> = Mutex::new(BTreeMap::new());
+
+/// Whether the one log line about multipart tags has been written.
+static SIZE_ONLY_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Checks `now` (the file at `uri`) against `want`, the tag its manifest
+/// gives, with `size` the manifest's size:
+/// - a tag of ours must equal the file's (size and modification time);
+/// - an MD5 must equal the MD5 of the file's bytes, hashed once per file
+///   (a later read compares the file's tag of ours as it was then);
+/// - a multipart S3 tag cannot be computed from the file: its size must
+///   equal the manifest's, and one log line says so.
+async fn check_tag(uri: &str, now: &ObjectMeta, size: u64, want: &str) -> Result<()> {
+    let changed = || Err(Error::bad_data(uri, super::CHANGED));
+    match TagForm::of(want) {
+        TagForm::Ours(want) if now.etag.as_deref() == Some(want) => Ok(()),
+        TagForm::Ours(_) => changed(),
+        TagForm::Multipart if now.size == size => {
+            if !SIZE_ONLY_LOGGED.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    file = uri,
+                    "the manifest holds multipart S3 ETags, which a local file cannot be checked \
+                     against: such files are checked by their size only"
+                );
+            }
+            Ok(())
+        }
+        TagForm::Multipart => Err(Error::bad_data(
+            uri,
+            format!(
+                "is {} bytes where the manifest says {size}: it changed since the manifest was made; \
+                 make a new snapshot manifest",
+                now.size
+            ),
+        )),
+        TagForm::Md5(md5) => {
+            let path = path_of(uri);
+            let verified = (
+                now.etag.clone().unwrap_or_default(),
+                md5.to_ascii_lowercase(),
+            );
+            if VERIFIED.lock().expect("not poisoned").get(&path) == Some(&verified) {
+                return Ok(());
+            }
+            let hashed = path.clone();
+            let digest = tokio::task::spawn_blocking(move || md5_of(&hashed))
+                .await
+                .map_err(|e| Error::io(uri, std::io::Error::other(e)))?
+                .map_err(|e| Error::io(uri, e))?;
+            if !digest.eq_ignore_ascii_case(md5) {
+                return Err(Error::bad_data(
+                    uri,
+                    format!(
+                        "changed since the manifest was made: its bytes' MD5 is {digest} where the \
+                         manifest's ETag is {md5}; make a new snapshot manifest"
+                    ),
+                ));
+            }
+            VERIFIED
+                .lock()
+                .expect("not poisoned")
+                .insert(path, verified);
+            Ok(())
+        }
+    }
+}
+
+/// The hex MD5 of the file at `path`, read in 1 MiB pieces.
+fn md5_of(path: &Path) -> std::io::Result<String> {
+    use md5::Digest;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0; 1024 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 #[async_trait]
 impl Storage for LocalStore {
     async fn get(&self, uri: &str) -> Result<Bytes> {
@@ -145,21 +268,20 @@ impl Storage for LocalStore {
         Ok(read.map_err(|e| Error::io(uri, e))?.into())
     }
 
-    /// Local tags are size and modification time: a file rewritten (or
-    /// copied without its times) since the manifest was made is refused.
+    /// Checks the file against the tag a manifest gives for it
+    /// ([`check_tag`]), then reads the range.
     async fn get_range_if(
         &self,
         uri: &str,
         range: Range<u64>,
+        size: u64,
         etag: Option<&str>,
     ) -> Result<Bytes> {
         if let Some(want) = etag {
             let now = self.head(uri).await?.ok_or_else(|| Error::NotFound {
                 uri: uri.to_string(),
             })?;
-            if now.etag.as_deref() != Some(want) {
-                return Err(Error::bad_data(uri, super::CHANGED));
-            }
+            check_tag(uri, &now, size, want).await?;
         }
         self.get_range(uri, range).await
     }
@@ -340,7 +462,58 @@ impl Drop for LocalWriter {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn tags_are_told_apart_by_their_form() {
+        let md5 = "9e107d9d372bb6826bd81d3542a419d6";
+        assert_eq!(TagForm::of(md5), TagForm::Md5(md5));
+        assert_eq!(TagForm::of(&format!("\"{md5}\"")), TagForm::Md5(md5));
+        assert_eq!(TagForm::of(&format!("\"{md5}-12\"")), TagForm::Multipart);
+        // Ours: hex size, hex modification time in nanoseconds.
+        assert_eq!(
+            TagForm::of("5a-1873fa2b3c4d5e6f"),
+            TagForm::Ours("5a-1873fa2b3c4d5e6f")
+        );
+        assert_eq!(
+            TagForm::of(&format!("{md5}-x")),
+            TagForm::Ours(&format!("{md5}-x"))
+        );
+        assert_eq!(TagForm::of("etag1"), TagForm::Ours("etag1"));
+    }
+
+    #[tokio::test]
+    async fn a_local_file_is_checked_against_each_form_of_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("{}/f.bin", dir.path().display());
+        std::fs::write(&uri, b"The quick brown fox jumps over the lazy dog").unwrap();
+        let s = LocalStore;
+        let ours = s.head(&uri).await.unwrap().unwrap().etag.unwrap();
+        let read = |etag: String| {
+            let uri = uri.clone();
+            async move { s.get_range_if(&uri, 4..9, 43, Some(&etag)).await }
+        };
+        assert_eq!(&read(ours.clone()).await.unwrap()[..], b"quick");
+        let md5 = "9e107d9d372bb6826bd81d3542a419d6";
+        assert_eq!(&read(md5.into()).await.unwrap()[..], b"quick");
+        // Hashed once: a second read compares our tag of the file then.
+        assert_eq!(&read(md5.to_uppercase()).await.unwrap()[..], b"quick");
+        let e = read("0".repeat(32)).await.unwrap_err().to_string();
+        assert!(e.contains(&format!("its bytes' MD5 is {md5}")), "{e}");
+        assert!(e.contains("f.bin"), "{e}");
+        assert_eq!(&read(format!("{md5}-3")).await.unwrap()[..], b"quick");
+        let e = s
+            .get_range_if(&uri, 4..9, 44, Some(&format!("{md5}-3")))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is 43 bytes where the manifest says 44"), "{e}");
+        let e = read("other".into()).await.unwrap_err().to_string();
+        assert!(e.contains(crate::storage::CHANGED), "{e}");
+        // Rewritten since it was hashed: the MD5 is taken again.
+        std::fs::write(&uri, b"The quick brown fox jumps over the lazy cat").unwrap();
+        let e = read(md5.into()).await.unwrap_err().to_string();
+        assert!(e.contains("MD5 is"), "{e}");
+    }
 
     #[tokio::test]
     async fn write_list_read_delete() {

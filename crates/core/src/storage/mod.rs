@@ -36,7 +36,9 @@ pub struct ObjectMeta {
     pub uri: String,
     /// Size in bytes.
     pub size: u64,
-    /// Entity tag: S3's ETag, or a size-and-mtime tag for local files.
+    /// Entity tag: S3's ETag, or a size-and-mtime tag for local files (a
+    /// local file is also checked against S3's forms of it, see
+    /// [`LocalStore`]).
     pub etag: Option<String>,
 }
 
@@ -58,15 +60,17 @@ pub trait Storage: Send + Sync + Debug {
     async fn get(&self, uri: &str) -> Result<Bytes>;
     /// Reads `range` of an object.
     async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes>;
-    /// Reads `range` of an object only if its entity tag is still `etag`;
-    /// a changed object fails with an error naming it.
+    /// Reads `range` of an object only if it is still the one a manifest
+    /// listed with `size` bytes and entity tag `etag`; a changed object
+    /// fails with an error naming it.
     async fn get_range_if(
         &self,
         uri: &str,
         range: Range<u64>,
+        size: u64,
         etag: Option<&str>,
     ) -> Result<Bytes> {
-        let _ = etag;
+        let _ = (size, etag);
         self.get_range(uri, range).await
     }
     /// Size and tag of an object, `None` when it does not exist.
@@ -138,28 +142,21 @@ impl Stores {
     /// The stores a job needs: local files always, and S3 (from the default
     /// credential and region chain, with the job's `s3` settings) when any of
     /// its URIs is `s3://`. `endpoint_override` wins over the job's endpoint.
+    /// A process running many jobs keeps a [`StoreCache`] instead.
     pub async fn for_job(job: &crate::Job, endpoint_override: Option<&str>) -> Self {
-        let s = &job.source;
-        let uris = [
-            s.manifest.as_deref(),
-            s.files.as_deref(),
-            Some(job.staging.as_str()),
-            Some(job.datalake.as_str()),
-        ];
-        if uris.iter().flatten().any(|u| is_s3(u)) {
-            Self::with_s3(Arc::new(
-                S3Store::from_env(&job.s3, endpoint_override).await,
-            ))
-        } else {
-            Self::local()
-        }
+        StoreCache::new(endpoint_override.map(str::to_string))
+            .for_job(job)
+            .await
     }
 
     fn pick(&self, uri: &str) -> Result<&dyn Storage> {
         if is_s3(uri) {
             return self.s3.as_deref().ok_or_else(|| {
                 Error::Unsupported(format!(
-                    "{uri}: s3:// URIs need the S3 storage, which this build was not given"
+                    "{uri}: this run has no S3 access, which a job has when its `source`, \
+                     `staging` or `datalake` is an s3:// URI (credentials and region from the \
+                     environment, the job's `s3` settings); here all three are local, so copy \
+                     the object to a local folder or name its S3 folder in the job"
                 ))
             });
         }
@@ -171,6 +168,41 @@ impl Stores {
             )));
         }
         Ok(&self.local)
+    }
+}
+
+/// The S3 stores of a process that runs many jobs (a warm Lambda), built
+/// once for each distinct `s3` settings and shared by every later job with
+/// them, so their clients' connections and credentials are reused.
+#[derive(Debug, Default)]
+pub struct StoreCache {
+    endpoint_override: Option<String>,
+    s3: tokio::sync::Mutex<Vec<(crate::job::S3Settings, StorageRef)>>,
+}
+
+impl StoreCache {
+    /// An empty cache; `endpoint_override` wins over every job's endpoint.
+    pub fn new(endpoint_override: Option<String>) -> Self {
+        StoreCache {
+            endpoint_override,
+            s3: Default::default(),
+        }
+    }
+
+    /// The stores `job` needs (see [`Stores::for_job`]), its S3 store built
+    /// at the first job with its settings.
+    pub async fn for_job(&self, job: &crate::Job) -> Stores {
+        if !job.uris().any(is_s3) {
+            return Stores::local();
+        }
+        let mut built = self.s3.lock().await;
+        if let Some((_, store)) = built.iter().find(|(settings, _)| *settings == job.s3) {
+            return Stores::with_s3(store.clone());
+        }
+        let store: StorageRef =
+            Arc::new(S3Store::from_env(&job.s3, self.endpoint_override.as_deref()).await);
+        built.push((job.s3.clone(), store.clone()));
+        Stores::with_s3(store)
     }
 }
 
@@ -186,9 +218,10 @@ impl Storage for Stores {
         &self,
         uri: &str,
         range: Range<u64>,
+        size: u64,
         etag: Option<&str>,
     ) -> Result<Bytes> {
-        self.pick(uri)?.get_range_if(uri, range, etag).await
+        self.pick(uri)?.get_range_if(uri, range, size, etag).await
     }
     async fn head(&self, uri: &str) -> Result<Option<ObjectMeta>> {
         self.pick(uri)?.head(uri).await
@@ -289,10 +322,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cache_builds_one_s3_store_for_each_settings() {
+        let job = |staging: &str, region: &str| {
+            crate::Job::from_json(&format!(
+                r#"{{"source": {{"rds_export": "s3://exp/task/"}}, "staging": "{staging}",
+                    "datalake": "/tmp/lake", "s3": {{"region": "{region}"}}}}"#
+            ))
+            .unwrap()
+        };
+        let cache = StoreCache::new(Some("http://127.0.0.1:9".into()));
+        let s3 = |s: Stores| s.s3.expect("an S3 store");
+        let first = s3(cache.for_job(&job("/tmp/a", "us-east-1")).await);
+        let again = s3(cache.for_job(&job("/tmp/b", "us-east-1")).await);
+        assert!(Arc::ptr_eq(&first, &again), "built once");
+        let other = s3(cache.for_job(&job("/tmp/a", "eu-west-1")).await);
+        assert!(
+            !Arc::ptr_eq(&first, &other),
+            "other settings, another client"
+        );
+        // The source alone brings the S3 store; a job naming only local
+        // folders has none.
+        let local = crate::Job::from_json(
+            r#"{"source": {"files": "/tmp/in"}, "staging": "/tmp/s", "datalake": "/tmp/l"}"#,
+        )
+        .unwrap();
+        assert!(cache.for_job(&local).await.s3.is_none());
+    }
+
+    #[tokio::test]
     async fn dispatch_refuses_unknown_schemes() {
         let s = Stores::local();
         let e = s.get("s3://bucket/key").await.unwrap_err();
         assert!(e.to_string().contains("s3://bucket/key"), "{e}");
+        assert!(
+            e.to_string().contains("`source`, `staging` or `datalake`"),
+            "{e}"
+        );
         let e = s.get("gs://bucket/key").await.unwrap_err();
         assert!(
             e.to_string().contains("unsupported URI scheme \"gs\""),

@@ -216,13 +216,15 @@ impl Storage for S3Store {
     }
 
     async fn get_range(&self, uri: &str, range: Range<u64>) -> Result<Bytes> {
-        self.get_range_if(uri, range, None).await
+        self.get_range_if(uri, range, 0, None).await
     }
 
+    /// The ETag is checked by S3 (`If-Match`); the size goes with it.
     async fn get_range_if(
         &self,
         uri: &str,
         range: Range<u64>,
+        _size: u64,
         etag: Option<&str>,
     ) -> Result<Bytes> {
         if range.is_empty() {

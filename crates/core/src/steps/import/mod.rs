@@ -279,7 +279,7 @@ pub async fn text_schema(
             async move {
                 let end = f.size.min(text::SAMPLE_BYTES);
                 let bytes = store
-                    .get_range_if(&f.uri, 0..end, f.etag.as_deref())
+                    .get_range_if(&f.uri, 0..end, f.size, f.etag.as_deref())
                     .await?;
                 let text = text::decode(&f.uri, &bytes, end < f.size)?;
                 Ok::<_, Error>((f.uri, text))
