@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/dbsnaplake
 
-.PHONY: help demo build test lint lint-infra python-deps package deploy bench bench-s3 clean
+.PHONY: help demo build test check lint lint-infra python-deps package deploy bench bench-s3 clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,11 @@ $(VENV)/.installed: tests/python/requirements.txt tests/s3-server-requirements.t
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+check: ## fmt, clippy and the cargo tests; installs nothing (the S3 tests use MOTO_SERVER or .venv/bin/moto_server)
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) test --locked --workspace
 
 test: lint lint-infra python-deps ## Lints, every Rust test (S3 ones against moto on 127.0.0.1), the pyarrow/DuckDB read-back tests, the state machine in moto with the Lambda binaries
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --locked --workspace
