@@ -256,7 +256,10 @@ async fn pinned_types_win_over_inferred_ones() {
     let s = Scenario::new();
     let folder = export(&s, |_, _| {});
     let mut job = job(&s, &folder);
-    job.source.types = serde_json::from_value(json!({"total": "string", "big": "string"})).unwrap();
+    let dbsnaplake_core::config::Source::DynamodbExport { types, .. } = &mut job.source else {
+        panic!("a DynamoDB source")
+    };
+    *types = serde_json::from_value(json!({"total": "string", "big": "string"})).unwrap();
     let v = s.run(&job).await.unwrap();
     assert!(v.valid, "{v:?}");
     let batches: Vec<RecordBatch> = read_parquet_tree(&s.path("lake/ddb/default/orders"))

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use dbsnaplake_core::config::S3Settings;
 use dbsnaplake_core::generate::{self, Spec};
-use dbsnaplake_core::job::S3Settings;
 use dbsnaplake_core::layout::GroupKind;
 use dbsnaplake_core::steps::local::{Quiet, run_all};
 use dbsnaplake_core::steps::{compact, read_group_list, stage, validate};

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use dbsnaplake_core::job::Compression;
+use dbsnaplake_core::config::Compression;
 use dbsnaplake_core::manifest::{DataFile, write_manifest};
 use dbsnaplake_core::parquet_io::{write_file, writer_properties};
 use dbsnaplake_core::partition::{DEFAULT_PARTITION, unescape};

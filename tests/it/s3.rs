@@ -14,8 +14,8 @@ use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use bytes::Bytes;
+use dbsnaplake_core::config::S3Settings;
 use dbsnaplake_core::generate::{self, Spec};
-use dbsnaplake_core::job::S3Settings;
 use dbsnaplake_core::steps::local::{Quiet, run_all};
 use dbsnaplake_core::storage::{ObjectMeta, ObjectWriter, S3Store, Storage, StorageRef, Stores};
 use dbsnaplake_core::{Error, Job, Run};
@@ -670,7 +670,7 @@ async fn a_plain_prefix_is_imported_with_counts_from_footers() {
     moto.bucket(&s3, "plain").await;
     let client = s3.client().clone();
     let settings = S3Settings {
-        sse: Some(dbsnaplake_core::job::Sse::Aes256),
+        sse: Some(dbsnaplake_core::config::Sse::Aes256),
         ..moto.settings()
     };
     let s3 = moto.store_with(&settings).await;

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use dbsnaplake_core::config::S3Settings;
 use dbsnaplake_core::generate::{self, Spec};
-use dbsnaplake_core::job::S3Settings;
 use dbsnaplake_core::steps::local::{Phase, Progress, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
 use dbsnaplake_core::storage::{S3Store, StorageRef, Stores, is_s3};

@@ -19,8 +19,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::config::Compression;
 use crate::error::Result;
-use crate::job::Compression;
 use crate::manifest::{DataFile, ManifestSummary, write_manifest};
 use crate::parquet_io::{FileWriter, writer_properties};
 use crate::storage::{StorageRef, join};

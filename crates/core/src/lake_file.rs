@@ -15,8 +15,8 @@ use flate2::write::GzEncoder;
 use parquet::file::properties::WriterProperties;
 
 use crate::checksum::Checksum;
+use crate::config::{Output, OutputFormat};
 use crate::error::{Error, Result};
-use crate::job::{Output, OutputFormat};
 use crate::parquet_io::{FileWriter, Written, check_announced, counted_sink};
 use crate::storage::{ObjectWriter, StorageRef};
 

@@ -32,11 +32,11 @@
 #![deny(missing_docs)]
 
 pub mod checksum;
+pub mod config;
 pub mod delta;
 pub mod error;
 pub mod generate;
 pub mod grouping;
-pub mod job;
 pub mod lake_file;
 pub mod layout;
 pub mod manifest;
@@ -50,6 +50,6 @@ pub mod storage;
 mod tasks;
 pub mod transform;
 
+pub use config::Job;
 pub use error::{Error, ErrorKind, Result};
-pub use job::Job;
 pub use steps::Run;

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checksum::Checksum;
+use crate::config::Compression;
 use crate::error::{Error, Result};
-use crate::job::Compression;
 use crate::parquet_io::{write_file, writer_properties};
 use crate::storage::StorageRef;
 

@@ -23,8 +23,8 @@ use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 
 use crate::checksum::Checksum;
+use crate::config::{Compression, Output};
 use crate::error::{Error, Result};
-use crate::job::{Compression, Output};
 use crate::storage::{ObjectMeta, ObjectWriter, StorageRef};
 use crate::tasks::Spawned;
 
@@ -346,31 +346,20 @@ pub fn staging_writer_properties() -> WriterProperties {
         .build()
 }
 
-/// Writer properties for lake files, from the job's `output`; refuses a
-/// compression level the codec does not take.
+/// Writer properties for lake files, from the job's `output`; refuses what
+/// [`Output::check`] refuses.
 pub fn lake_writer_properties(output: &Output) -> std::result::Result<WriterProperties, String> {
+    output.check()?;
     let codec = match (output.compression, output.compression_level) {
         (Compression::Zstd, Some(level)) => PqCompression::ZSTD(
-            ZstdLevel::try_new(level)
-                .map_err(|_| format!("compression_level {level}: zstd takes 1 to 22"))?,
+            ZstdLevel::try_new(level).map_err(|e| format!("compression_level: {e}"))?,
         ),
         (Compression::Gzip, Some(level)) => PqCompression::GZIP(
-            u32::try_from(level)
-                .ok()
-                .and_then(|l| GzipLevel::try_new(l).ok())
-                .filter(|_| level <= 9)
-                .ok_or_else(|| format!("compression_level {level}: gzip takes 0 to 9"))?,
+            GzipLevel::try_new(level.unsigned_abs())
+                .map_err(|e| format!("compression_level: {e}"))?,
         ),
-        (c, Some(_)) => {
-            return Err(format!(
-                "compression_level: {c:?} takes no level (zstd and gzip do)"
-            ));
-        }
-        (c, None) => codec(c),
+        (c, _) => codec(c),
     };
-    if output.row_group_rows == 0 {
-        return Err("row_group_rows: must be at least 1".into());
-    }
     Ok(properties(codec, output.row_group_rows)
         .set_dictionary_enabled(output.dictionary)
         .set_statistics_enabled(if output.statistics {

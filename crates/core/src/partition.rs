@@ -20,8 +20,8 @@ use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
+use crate::config::{PartitionFn, PartitionSpec};
 use crate::error::{Error, Result};
-use crate::job::{PartitionFn, PartitionSpec};
 
 /// The value Hive uses for a NULL partition value.
 pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";

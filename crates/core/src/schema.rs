@@ -18,8 +18,8 @@ use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+use crate::config::PartitionSpec;
 use crate::error::{Error, Result};
-use crate::job::PartitionSpec;
 
 /// The type both `a` and `b` widen to without loss, if there is one.
 pub fn widen(a: &DataType, b: &DataType) -> Option<DataType> {

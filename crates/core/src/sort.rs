@@ -13,8 +13,8 @@ use arrow::row::{RowConverter, Rows, SortField};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::config::SortSpec;
 use crate::error::{Error, Result};
-use crate::job::SortSpec;
 
 /// Rows per output batch of a sort or merge.
 pub const OUTPUT_BATCH_ROWS: usize = 64 * 1024;

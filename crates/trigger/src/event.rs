@@ -100,6 +100,7 @@ pub fn job_for(event: &Event, template: &str) -> Result<Option<Job>, StepError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbsnaplake_core::config::Source;
 
     const TEMPLATE: &str = r#"{"source": {"${ExportKind}": "${ExportUri}/"},
         "staging": "s3://work/staging/${ExportName}", "datalake": "s3://work/lake/${ExportName}"}"#;
@@ -117,8 +118,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(
-            job.source.rds_export.as_deref(),
-            Some("s3://exports-bucket/rds/mydb-2026-11-20/")
+            job.source,
+            Source::RdsExport {
+                uri: "s3://exports-bucket/rds/mydb-2026-11-20/".into()
+            }
         );
         assert_eq!(job.staging, "s3://work/staging/mydb-2026-11-20");
         let job2 = job_for(
@@ -139,10 +142,11 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(ddb.datalake, "s3://work/lake/01700000000000-abcdef12");
-        assert_eq!(
-            ddb.source.dynamodb_export.as_deref(),
-            Some("s3://exports-bucket/ddb/AWSDynamoDB/01700000000000-abcdef12/")
-        );
+        assert!(matches!(
+            &ddb.source,
+            Source::DynamodbExport { uri, .. }
+                if uri == "s3://exports-bucket/ddb/AWSDynamoDB/01700000000000-abcdef12/"
+        ));
         assert_ne!(ddb.execution_name(), job.execution_name());
     }
 

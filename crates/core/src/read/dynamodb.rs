@@ -32,116 +32,15 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
+pub use crate::config::types::AttrType;
+use crate::config::types::{AttrTypes, MAX_PRECISION};
 use crate::error::{Error, Result};
 
-/// Largest decimal precision Arrow's Decimal128 holds.
-const MAX_PRECISION: u32 = 38;
-
-/// The column type of one attribute, written `string`, `decimal(p,s)`,
-/// `binary`, `bool`, `string_set`, `decimal_set(p,s)` or `binary_set`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum AttrType {
-    /// Text: S values, and any other value rendered as text.
-    String,
-    /// Exact numbers.
-    Decimal {
-        /// Total digits.
-        precision: u8,
-        /// Digits after the point.
-        scale: i8,
-    },
-    /// B values.
-    Binary,
-    /// BOOL values.
-    Bool,
-    /// SS values (or NS values that do not fit a decimal).
-    StringSet,
-    /// NS values.
-    DecimalSet {
-        /// Total digits.
-        precision: u8,
-        /// Digits after the point.
-        scale: i8,
-    },
-    /// BS values.
-    BinarySet,
-}
-
-impl From<AttrType> for String {
-    fn from(t: AttrType) -> String {
-        match t {
-            AttrType::String => "string".into(),
-            AttrType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
-            AttrType::Binary => "binary".into(),
-            AttrType::Bool => "bool".into(),
-            AttrType::StringSet => "string_set".into(),
-            AttrType::DecimalSet { precision, scale } => {
-                format!("decimal_set({precision},{scale})")
-            }
-            AttrType::BinarySet => "binary_set".into(),
-        }
-    }
-}
-
-impl TryFrom<String> for AttrType {
-    type Error = String;
-    fn try_from(s: String) -> std::result::Result<Self, String> {
-        let decimal = |args: &str| -> Option<(u8, i8)> {
-            let (p, sc) = args.strip_suffix(')')?.split_once(',')?;
-            let (p, sc): (u8, i8) = (p.trim().parse().ok()?, sc.trim().parse().ok()?);
-            (1..=MAX_PRECISION as u8).contains(&p).then_some(())?;
-            (0..=p as i8).contains(&sc).then_some((p, sc))
-        };
-        let bad = || {
-            format!(
-                "{s:?} is not a column type; write string, decimal(p,s) (p ≤ 38, 0 ≤ s ≤ p), \
-                 binary, bool, string_set, decimal_set(p,s) or binary_set"
-            )
-        };
-        Ok(match s.as_str() {
-            "string" => AttrType::String,
-            "binary" => AttrType::Binary,
-            "bool" => AttrType::Bool,
-            "string_set" => AttrType::StringSet,
-            "binary_set" => AttrType::BinarySet,
-            _ => {
-                if let Some(args) = s.strip_prefix("decimal(") {
-                    let (precision, scale) = decimal(args).ok_or_else(bad)?;
-                    AttrType::Decimal { precision, scale }
-                } else if let Some(args) = s.strip_prefix("decimal_set(") {
-                    let (precision, scale) = decimal(args).ok_or_else(bad)?;
-                    AttrType::DecimalSet { precision, scale }
-                } else {
-                    return Err(bad());
-                }
-            }
-        })
-    }
-}
-
-impl AttrType {
-    fn data_type(self) -> DataType {
-        let item = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
-        match self {
-            AttrType::String => DataType::Utf8,
-            AttrType::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
-            AttrType::Binary => DataType::Binary,
-            AttrType::Bool => DataType::Boolean,
-            AttrType::StringSet => item(DataType::Utf8),
-            AttrType::DecimalSet { precision, scale } => {
-                item(DataType::Decimal128(precision, scale))
-            }
-            AttrType::BinarySet => item(DataType::Binary),
-        }
-    }
-}
-
 /// A table's columns: attribute name → type, in name order.
-pub type Columns = BTreeMap<String, AttrType>;
+pub type Columns = AttrTypes;
 
 /// The Arrow schema of `columns` (every column nullable: items are sparse).
 pub fn schema(columns: &Columns) -> SchemaRef {
@@ -179,7 +78,8 @@ impl Digits {
     /// `(precision, scale)`, or `None` when the values need a string.
     fn decimal(self) -> Option<(u8, i8)> {
         let precision = (self.int + self.scale).max(1);
-        (!self.unfit && precision <= MAX_PRECISION).then_some((precision as u8, self.scale as i8))
+        (!self.unfit && precision <= u32::from(MAX_PRECISION))
+            .then_some((precision as u8, self.scale as i8))
     }
 }
 

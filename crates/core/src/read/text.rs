@@ -21,78 +21,17 @@ use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, new_null_array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
-use serde::{Deserialize, Serialize};
 
+use crate::config::InputFormat;
 use crate::error::{Error, Result};
-use crate::job::InputFormat;
 use crate::read::stream::UTF8_BOM;
 
 /// Bytes read from the start of each sampled file.
 pub const SAMPLE_BYTES: u64 = 1024 * 1024;
 /// Files sampled per table.
 pub const SAMPLE_FILES: usize = 8;
-
-/// One column of a given schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnSpec {
-    /// Column name (the JSON key, or the CSV header).
-    pub name: String,
-    /// `string`, `int32`, `int64`, `float32`, `float64`, `bool`, `date`,
-    /// `timestamp` (microseconds, UTC), `timestamp_ms`, `decimal(p,s)`.
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-/// The Arrow type of a `ColumnSpec::kind`.
-pub fn parse_type(kind: &str) -> std::result::Result<DataType, String> {
-    Ok(match kind {
-        "string" => DataType::Utf8,
-        "int32" => DataType::Int32,
-        "int64" => DataType::Int64,
-        "float32" => DataType::Float32,
-        "float64" => DataType::Float64,
-        "bool" => DataType::Boolean,
-        "date" => DataType::Date32,
-        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-        "timestamp_ms" => DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
-        _ => {
-            let parsed = kind
-                .strip_prefix("decimal(")
-                .and_then(|r| r.strip_suffix(')'))
-                .and_then(|r| r.split_once(','))
-                .and_then(|(p, s)| {
-                    Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?))
-                })
-                .filter(|(p, s)| (1..=38).contains(p) && (0..=*p as i8).contains(s));
-            match parsed {
-                Some((p, s)) => DataType::Decimal128(p, s),
-                None => {
-                    return Err(format!(
-                        "{kind:?} is not a column type; write string, int32, int64, float32, \
-                         float64, bool, date, timestamp, timestamp_ms or decimal(p,s)"
-                    ));
-                }
-            }
-        }
-    })
-}
-
-/// The schema of a given column list.
-pub fn given_schema(columns: &[ColumnSpec]) -> std::result::Result<SchemaRef, String> {
-    let fields = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            parse_type(&c.kind)
-                .map(|t| Field::new(&c.name, t, true))
-                .map_err(|m| format!("source.schema[{i}].type: {m}"))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(Arc::new(Schema::new(fields)))
-}
 
 /// Whether `name` is a data file of `format` (`.gz` allowed).
 pub fn is_file_of(format: InputFormat, name: &str) -> bool {
@@ -425,15 +364,6 @@ mod tests {
         assert_eq!(
             decode("f.json", b"{\"a\": 1}\n{\"a\"", true).unwrap(),
             b"{\"a\": 1}\n"
-        );
-        assert_eq!(
-            parse_type("decimal(12,2)").unwrap(),
-            DataType::Decimal128(12, 2)
-        );
-        assert!(
-            parse_type("int128")
-                .unwrap_err()
-                .contains("\"int128\" is not a column type")
         );
         assert_eq!(
             decode("f.csv", b"\xEF\xBB\xBFid,x\n1,2\n", false).unwrap(),

@@ -34,8 +34,8 @@ use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Job;
 use crate::error::{Error, Result};
-use crate::job::Job;
 use crate::layout::{GroupKind, Layout};
 use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary, write_manifest};
 use crate::storage::StorageRef;
@@ -144,9 +144,8 @@ impl Run {
     pub fn snapshot_manifest(&self) -> String {
         self.job
             .source
-            .manifest
-            .clone()
-            .unwrap_or_else(|| self.layout.snapshot_summary())
+            .manifest()
+            .map_or_else(|| self.layout.snapshot_summary(), str::to_string)
     }
 }
 

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::{Run, read_json, write_groups, write_json};
+use crate::config::{DataFormat, GroupSize};
 use crate::error::{Error, Result};
 use crate::grouping::{Count, FileStats, auto_group_size, balanced, best_fit_decreasing};
-use crate::job::{GroupSize, InputFormat};
 use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest};
@@ -87,9 +87,7 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         info!(groups = old.n_group, "snapshot already planned");
         return Ok(old);
     }
-    let parquet = run.job.source.dynamodb_export.is_none()
-        && matches!(run.job.source.format, None | Some(InputFormat::Parquet));
-    if parquet {
+    if run.job.source.data_format() == DataFormat::Parquet {
         let schemas = table_schemas(run, &files).await?;
         // Refuse a transform that cannot apply before any row is read.
         for (table, columns) in &schemas {

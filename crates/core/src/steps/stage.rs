@@ -26,8 +26,9 @@ use super::import::dynamodb::check_count;
 use super::import::text_schema;
 use super::plan_snapshot::schemas_uri;
 use super::{Run, WorkerOutput, read_json, worker_input, worker_output};
+use crate::config::types::ColumnSpec;
+use crate::config::{DataFormat, InputFormat, TableSpec};
 use crate::error::{Error, Result};
-use crate::job::{InputFormat, TableSpec};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, read_manifest, read_summary};
 use crate::parquet_io::{
@@ -237,12 +238,12 @@ impl Stager<'_> {
     /// Reads one snapshot file into the buffers, from its `bytes` when they
     /// were fetched ahead; returns its record count.
     async fn read_file(&mut self, f: &DataFile, bytes: Option<bytes::Bytes>) -> Result<u64> {
-        if self.run.job.source.dynamodb_export.is_some() {
-            return self.read_dynamodb(f, bytes).await;
-        }
-        if let Some(format @ (InputFormat::Ndjson | InputFormat::Csv)) = self.run.job.source.format
-        {
-            return self.read_text(f, bytes, format).await;
+        match self.run.job.source.data_format() {
+            DataFormat::DynamodbJson => return self.read_dynamodb(f, bytes).await,
+            DataFormat::Text { format, schema } => {
+                return self.read_text(f, bytes, format, schema).await;
+            }
+            DataFormat::Parquet => {}
         }
         let reader =
             ObjectReader::new(self.run.store.clone(), &f.uri, f.size).with_etag(f.etag.clone());
@@ -326,6 +327,7 @@ impl Stager<'_> {
         f: &DataFile,
         bytes: Option<bytes::Bytes>,
         format: InputFormat,
+        given: Option<&[ColumnSpec]>,
     ) -> Result<u64> {
         let schema = match &self.text_schema {
             Some(s) => s.clone(),
@@ -338,7 +340,8 @@ impl Stager<'_> {
                     .collect();
                 let s = text_schema(
                     &self.run.store,
-                    &self.run.job.source,
+                    format,
+                    given,
                     self.table.as_deref(),
                     &files,
                 )
@@ -349,7 +352,7 @@ impl Stager<'_> {
         };
         let schema = text::TextSchema {
             schema,
-            given: self.run.job.source.schema.is_some(),
+            given: given.is_some(),
         };
         self.read_blocking(f, bytes, move |uri, decoded, emit| {
             text::read_file(format, &uri, decoded, &schema, READ_BATCH_ROWS, &mut |b| {

@@ -29,8 +29,8 @@ use bytes::{Bytes, BytesMut};
 use tracing::warn;
 
 use super::{ObjectMeta, ObjectWriter, Storage};
+use crate::config::{S3Settings, Sse};
 use crate::error::{Error, Result};
-use crate::job::{S3Settings, Sse};
 use crate::tasks::Queue;
 
 /// Size of a multipart upload part, and the threshold for using one.

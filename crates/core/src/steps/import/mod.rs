@@ -27,8 +27,9 @@ use futures::{StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
 use super::Run;
+use crate::config::types::{ColumnSpec, given_schema};
+use crate::config::{InputFormat, Source};
 use crate::error::{Error, Result};
-use crate::job::{InputFormat, Source};
 use crate::manifest::{DataFile, ManifestSummary, read_manifest, read_summary, write_manifest};
 use crate::parquet_io::read_footer;
 use crate::read::text;
@@ -45,87 +46,98 @@ const FOOTER_CONCURRENCY: usize = 32;
 pub async fn import(run: &Run) -> Result<ManifestSummary> {
     check_lake_is_ours(run).await?;
     let source = &run.job.source;
-    if source.manifest.is_some() {
+    if let Source::Manifest { .. } = source {
         return read_summary(&run.store, &run.snapshot_manifest()).await;
     }
     let summary_uri = run.layout.snapshot_summary();
     if run.store.head(&summary_uri).await?.is_some() {
         info!(manifest = %summary_uri, "snapshot manifest already written");
-        if let Some(folder) = source.files.as_deref() {
-            return same_files_as_before(run, folder, &summary_uri).await;
+        if let Source::Files { uri, format, .. } = source {
+            return same_files_as_before(run, uri, *format, &summary_uri).await;
         }
         return read_summary(&run.store, &summary_uri).await;
     }
     let mut details = serde_json::Map::new();
-    let files = if let Some(root) = source.rds_export.as_deref() {
-        let export = rds::read_export(&run.store, root).await?;
-        for s in &export.skipped {
-            warn!(export = root, table = %s.target, status = %s.status, warning = %s.warning, "table not exported; skipped");
-        }
-        details.insert("source".into(), root.into());
-        details.insert("rds_export".into(), export.details());
-        // One stream over every table's files: footers of many small tables
-        // are read as concurrently as those of one big table.
-        let files: Vec<(&ObjectMeta, Option<&str>)> = export
-            .tables
-            .iter()
-            .flat_map(|t| t.files.iter().map(|m| (m, Some(t.key.as_str()))))
-            .collect();
-        with_counts(run, files).await?
-    } else if let Some(root) = source.dynamodb_export.as_deref() {
-        let export = dynamodb::read_export(&run.store, root).await?;
-        let columns = dynamodb::columns(&run.store, &export.files, &source.types).await?;
-        details.insert("source".into(), root.into());
-        details.insert(
-            "dynamodb_export".into(),
-            serde_json::json!({
-                "summary": export.summary,
-                "task": export.task,
-                "item_count": export.item_count,
-                "columns": columns,
-            }),
-        );
-        let table = source.table.clone();
-        export
-            .files
-            .into_iter()
-            .map(|f| DataFile {
-                table: table.clone(),
-                ..f
-            })
-            .collect()
-    } else {
-        let folder = source.files.as_deref().unwrap_or_default();
-        let format = source.format.unwrap_or_default();
-        let data = source_files(run, folder).await?;
-        if data.is_empty() {
-            return Err(Error::bad_data(
-                folder,
-                format!("no {format:?} files under this folder; nothing to import"),
-            ));
-        }
-        details.insert("source".into(), folder.into());
-        if format == InputFormat::Parquet {
-            let table = source.table.as_deref();
-            with_counts(run, data.iter().map(|m| (m, table)).collect()).await?
-        } else {
-            // Text files have no footer: their records are counted as they are staged.
-            let files: Vec<DataFile> = data
-                .into_iter()
-                .map(|m| DataFile {
-                    etag: m.etag,
-                    table: source.table.clone(),
-                    ..DataFile::new(m.uri, m.size)
-                })
-                .collect();
-            let schema = text_schema(&run.store, source, source.table.as_deref(), &files).await?;
-            let columns: Vec<String> = schema
-                .fields()
+    details.insert("source".into(), source.uri().into());
+    let files = match source {
+        Source::Manifest { .. } => unreachable!("a manifest source is read above"),
+        Source::RdsExport { uri } => {
+            let export = rds::read_export(&run.store, uri).await?;
+            for s in &export.skipped {
+                warn!(export = uri, table = %s.target, status = %s.status, warning = %s.warning, "table not exported; skipped");
+            }
+            details.insert("rds_export".into(), export.details());
+            // One stream over every table's files: footers of many small tables
+            // are read as concurrently as those of one big table.
+            let files: Vec<(&ObjectMeta, Option<&str>)> = export
+                .tables
                 .iter()
-                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .flat_map(|t| t.files.iter().map(|m| (m, Some(t.key.as_str()))))
                 .collect();
-            details.insert("schema".into(), columns.into());
-            files
+            with_counts(run, files).await?
+        }
+        Source::DynamodbExport { uri, table, types } => {
+            let export = dynamodb::read_export(&run.store, uri).await?;
+            let columns = dynamodb::columns(&run.store, &export.files, types).await?;
+            details.insert(
+                "dynamodb_export".into(),
+                serde_json::json!({
+                    "summary": export.summary,
+                    "task": export.task,
+                    "item_count": export.item_count,
+                    "columns": columns,
+                }),
+            );
+            export
+                .files
+                .into_iter()
+                .map(|f| DataFile {
+                    table: table.clone(),
+                    ..f
+                })
+                .collect()
+        }
+        Source::Files {
+            uri,
+            format,
+            table,
+            schema,
+        } => {
+            let data = source_files(run, uri, *format).await?;
+            if data.is_empty() {
+                return Err(Error::bad_data(
+                    uri,
+                    format!("no {format:?} files under this folder; nothing to import"),
+                ));
+            }
+            if *format == InputFormat::Parquet {
+                with_counts(run, data.iter().map(|m| (m, table.as_deref())).collect()).await?
+            } else {
+                // Text files have no footer: their records are counted as they are staged.
+                let files: Vec<DataFile> = data
+                    .into_iter()
+                    .map(|m| DataFile {
+                        etag: m.etag,
+                        table: table.clone(),
+                        ..DataFile::new(m.uri, m.size)
+                    })
+                    .collect();
+                let schema = text_schema(
+                    &run.store,
+                    *format,
+                    schema.as_deref(),
+                    table.as_deref(),
+                    &files,
+                )
+                .await?;
+                let columns: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                    .collect();
+                details.insert("schema".into(), columns.into());
+                files
+            }
         }
     };
     let summary = write_manifest(
@@ -144,9 +156,8 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
     Ok(summary)
 }
 
-/// The data files of the job's format under a `files` source's folder.
-async fn source_files(run: &Run, folder: &str) -> Result<Vec<ObjectMeta>> {
-    let format = run.job.source.format.unwrap_or_default();
+/// The data files of `format` under a `files` source's folder.
+async fn source_files(run: &Run, folder: &str, format: InputFormat) -> Result<Vec<ObjectMeta>> {
     Ok(run
         .store
         .list(folder)
@@ -164,6 +175,7 @@ async fn source_files(run: &Run, folder: &str) -> Result<Vec<ObjectMeta>> {
 async fn same_files_as_before(
     run: &Run,
     folder: &str,
+    format: InputFormat,
     summary_uri: &str,
 ) -> Result<ManifestSummary> {
     let (summary, files) = read_manifest(&run.store, summary_uri).await?;
@@ -174,7 +186,7 @@ async fn same_files_as_before(
     };
     let listed = by_name(files.into_iter().map(|f| f.uri).collect());
     let now = by_name(
-        source_files(run, folder)
+        source_files(run, folder, format)
             .await?
             .into_iter()
             .map(|m| m.uri)
@@ -260,14 +272,14 @@ fn is_data_file_of(format: InputFormat, uri: &str) -> bool {
 /// is computed: the sample is the first files by URI.
 pub async fn text_schema(
     store: &StorageRef,
-    source: &Source,
+    format: InputFormat,
+    given: Option<&[ColumnSpec]>,
     table: Option<&str>,
     files: &[DataFile],
 ) -> Result<SchemaRef> {
-    if let Some(columns) = &source.schema {
-        return text::given_schema(columns).map_err(Error::Job);
+    if let Some(columns) = given {
+        return given_schema(columns).map_err(Error::Job);
     }
-    let format = source.format.unwrap_or_default();
     let mut sample: Vec<DataFile> = files.to_vec();
     sample.sort_by(|a, b| a.uri.cmp(&b.uri));
     sample.truncate(text::SAMPLE_FILES);

@@ -1,9 +1,14 @@
-//! The job: one JSON document that describes a run.
+//! The job's configuration: one JSON document that describes a run.
 //!
 //! The same document is the CLI's `--job` file and the Step Functions execution
 //! input. Every field is documented here because this is the user reference;
 //! unknown fields are refused with their path (`tables.*.partition_by[0].fn`),
 //! so a typo never silently turns a setting off.
+//!
+//! This module family is a leaf: it imports the error type, serde and
+//! `arrow::datatypes` only, never storage, readers, writers or steps. What
+//! needs the runtime to check (a schema, a file) is checked by the step
+//! that has it.
 //!
 //! ```
 //! let job = dbsnaplake_core::Job::from_json(r#"{
@@ -22,7 +27,21 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::{Error, Result};
-use crate::storage::overlaps;
+
+pub mod output;
+pub mod s3;
+pub mod source;
+pub mod table;
+pub mod transform;
+pub mod types;
+pub mod uri;
+
+pub use output::{Compression, Output, OutputFormat};
+pub use s3::{S3Settings, Sse};
+pub use source::{DataFormat, InputFormat, Source};
+pub use table::{PartitionFn, PartitionSpec, SortSpec, TableSpec};
+use table::{check_partition_name, check_table_key};
+use uri::overlaps;
 
 /// Default target size of a data lake file: 128 MiB.
 pub const DEFAULT_FILE_SIZE: u64 = 128 * 1024 * 1024;
@@ -66,179 +85,6 @@ pub struct Job {
     /// How to reach S3 (endpoint, addressing, bucket owner, encryption).
     #[serde(default)]
     pub s3: S3Settings,
-}
-
-/// S3 access settings. Credentials and region come from the default chain
-/// (environment, `AWS_PROFILE`, SSO, instance or Lambda role); never from the job.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Settings {
-    /// Another S3 endpoint (MinIO, a local test server). `AWS_ENDPOINT_URL`
-    /// works too; the CLI's `--endpoint-url` wins over both.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
-    /// Path-style addressing (`endpoint/bucket/key`), which most non-AWS servers need.
-    #[serde(default)]
-    pub path_style: bool,
-    /// Region, when not taken from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Account id every bucket must belong to (`ExpectedBucketOwner` on every call).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_bucket_owner: Option<String>,
-    /// Server-side encryption of every object written: `AES256` (SSE-S3) or `aws:kms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sse: Option<Sse>,
-    /// KMS key id or ARN for `"sse": "aws:kms"` (default: the account's S3 key).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kms_key_id: Option<String>,
-}
-
-/// Server-side encryption modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Sse {
-    /// SSE-S3.
-    #[serde(rename = "AES256")]
-    Aes256,
-    /// SSE-KMS.
-    #[serde(rename = "aws:kms")]
-    Kms,
-}
-
-fn default_file_size() -> u64 {
-    DEFAULT_FILE_SIZE
-}
-
-/// Where the snapshot comes from. Exactly one of `manifest`, `files` or `rds_export`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Source {
-    /// URI of a snapshot `manifest-summary.json` (the seed's DB Snapshot File
-    /// Manifest), whose data Parquet lists every snapshot file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<String>,
-    /// URI of a folder of data files; step 0 lists it and writes the snapshot
-    /// manifest into the staging folder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub files: Option<String>,
-    /// Format of the files under `files`: `parquet` (the default), `ndjson`
-    /// (`.json`, `.jsonl`, `.ndjson`) or `csv` (`.csv`, with a header line);
-    /// text files may be gzip (`.gz`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<InputFormat>,
-    /// For `files`: the table they hold, as `database/schema/table`. Without
-    /// it the lake has no table level, as in the original dbsnaplake.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// URI of an RDS / Aurora snapshot export task folder (the one holding
-    /// `export_info_<task>.json`); step 0 reads its metadata and lists every
-    /// exported table's Parquet files, one lake table per export table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rds_export: Option<String>,
-    /// URI of a DynamoDB export folder (`…/AWSDynamoDB/<ExportId>/`, the one
-    /// holding `manifest-summary.json`): a full export in DynamoDB JSON.
-    /// `table` names its lake table; without it the lake has no table level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dynamodb_export: Option<String>,
-    /// For `dynamodb_export`: column types pinned by attribute name
-    /// (`string`, `decimal(p,s)`, `binary`, `bool`, `string_set`,
-    /// `decimal_set(p,s)`, `binary_set`) instead of the inferred ones.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub types: BTreeMap<String, crate::read::dynamodb::AttrType>,
-    /// For `ndjson` and `csv` files: the columns, in file order, instead of a
-    /// schema inferred from a sample of the files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<Vec<crate::read::text::ColumnSpec>>,
-}
-
-impl Source {
-    /// The URI the snapshot is read from, whichever kind of source it is.
-    pub fn uri(&self) -> &str {
-        self.manifest
-            .as_deref()
-            .or(self.files.as_deref())
-            .or(self.rds_export.as_deref())
-            .or(self.dynamodb_export.as_deref())
-            .unwrap_or_default()
-    }
-}
-
-/// Input file formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InputFormat {
-    /// Apache Parquet.
-    #[default]
-    Parquet,
-    /// Newline-delimited JSON, one object per line.
-    Ndjson,
-    /// Comma-separated values with a header line.
-    Csv,
-}
-
-/// Settings of one table.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TableSpec {
-    /// Hive partition keys, outermost first. Empty: one unpartitioned folder.
-    #[serde(default)]
-    pub partition_by: Vec<PartitionSpec>,
-    /// Order of rows inside every staging and data lake file.
-    #[serde(default)]
-    pub sort_by: Vec<SortSpec>,
-    /// Steps applied to every batch, in order, before partitioning
-    /// ([`crate::transform`]); `partition_by` and `sort_by` name columns as
-    /// they are after them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub transform: Vec<crate::transform::Step>,
-}
-
-/// One hive partition key: `<name>=<fn(from)>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionSpec {
-    /// Name of the key in the path (`year` in `year=2024`).
-    pub name: String,
-    /// The column it derives from.
-    pub from: String,
-    /// How the value derives from the column.
-    #[serde(rename = "fn")]
-    pub func: PartitionFn,
-}
-
-/// How a partition value derives from a column. Timestamps, dates and ISO-8601
-/// strings (`2024-03-05`, `2024-03-05 07:08:09.123456+00`, `…T…Z`) are
-/// accepted by the calendar functions; strings with an offset are converted to
-/// UTC first, timestamps with a time zone use that zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PartitionFn {
-    /// Four-digit year: `2024`.
-    Year,
-    /// Two-digit month: `03`.
-    Month,
-    /// Two-digit day of month: `05`.
-    Day,
-    /// Two-digit hour: `07`.
-    Hour,
-    /// `YYYY-MM-DD`.
-    Date,
-    /// The column's value as text.
-    Value,
-}
-
-/// One sort key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SortSpec {
-    /// Column to sort by.
-    pub column: String,
-    /// Largest first (default: smallest first).
-    #[serde(default)]
-    pub descending: bool,
-    /// Nulls before other values (default: nulls last).
-    #[serde(default)]
-    pub nulls_first: bool,
 }
 
 /// Snapshot file group size.
@@ -292,88 +138,6 @@ impl<'de> Deserialize<'de> for GroupSize {
     }
 }
 
-/// Output settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Output {
-    /// File format of the lake: `parquet` (default), `delta` (Parquet plus
-    /// a Delta Lake log per table), `ndjson` or `csv`.
-    #[serde(default)]
-    pub format: OutputFormat,
-    /// For `ndjson` and `csv`: gzip every file (`.ndjson.gz`, `.csv.gz`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub gzip: bool,
-    /// Parquet compression codec: `snappy` (default), `zstd`, `gzip`, `lz4`, `none`.
-    #[serde(default)]
-    pub compression: Compression,
-    /// Level of `zstd` (1–22, default 3) or `gzip` (0–9, default 6).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compression_level: Option<i32>,
-    /// Rows per Parquet row group (default 1,048,576).
-    #[serde(default = "default_row_group_rows")]
-    pub row_group_rows: usize,
-    /// Dictionary encoding (default on).
-    #[serde(default = "yes")]
-    pub dictionary: bool,
-    /// Column chunk statistics, min/max and null counts (default on).
-    #[serde(default = "yes")]
-    pub statistics: bool,
-}
-
-impl Default for Output {
-    fn default() -> Self {
-        Output {
-            format: OutputFormat::default(),
-            gzip: false,
-            compression: Compression::default(),
-            compression_level: None,
-            row_group_rows: default_row_group_rows(),
-            dictionary: true,
-            statistics: true,
-        }
-    }
-}
-
-fn default_row_group_rows() -> usize {
-    1024 * 1024
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Output file formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputFormat {
-    /// Apache Parquet.
-    #[default]
-    Parquet,
-    /// Newline-delimited JSON, one object per row.
-    Ndjson,
-    /// Comma-separated values with a header line (no nested columns).
-    Csv,
-    /// Parquet files plus one Delta Lake commit per table after validation.
-    Delta,
-}
-
-/// Parquet compression codecs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    /// Snappy: fast, the usual choice for lakes.
-    #[default]
-    Snappy,
-    /// Zstandard, default level.
-    Zstd,
-    /// Gzip.
-    Gzip,
-    /// LZ4 (raw).
-    Lz4,
-    /// No compression.
-    None,
-}
-
 impl Job {
     /// Parses and checks a job document. Errors name the field at fault.
     pub fn from_json(text: &str) -> Result<Job> {
@@ -390,45 +154,9 @@ impl Job {
         Ok(job)
     }
 
-    /// Checks what serde cannot: exactly one source, sane names and sizes,
-    /// folders that do not overlap.
+    /// Checks what serde cannot: sane names and sizes, folders that do not
+    /// overlap (the source's form is checked as it is read, [`Source`]).
     pub fn check(&self) -> Result<()> {
-        let s = &self.source;
-        let given = [&s.manifest, &s.files, &s.rds_export, &s.dynamodb_export]
-            .iter()
-            .filter(|u| u.is_some())
-            .count();
-        if given != 1 {
-            return Err(Error::Job(format!(
-                "source: give exactly one of `manifest` (a snapshot manifest-summary.json), `files` \
-                 (a folder of data files), `rds_export` (an RDS snapshot export folder) or \
-                 `dynamodb_export` (a DynamoDB export folder); {given} given"
-            )));
-        }
-        if s.files.is_none() && s.format.is_some() {
-            return Err(Error::Job("source: `format` goes with `files` only".into()));
-        }
-        if s.files.is_none() && s.dynamodb_export.is_none() && s.table.is_some() {
-            return Err(Error::Job(
-                "source: `table` goes with `files` or `dynamodb_export` only".into(),
-            ));
-        }
-        if let Some(columns) = &s.schema {
-            if !matches!(s.format, Some(InputFormat::Ndjson | InputFormat::Csv)) {
-                return Err(Error::Job(
-                    "source.schema: goes with `files` of format `ndjson` or `csv` (Parquet files carry their schema)".into(),
-                ));
-            }
-            crate::read::text::given_schema(columns).map_err(Error::Job)?;
-        }
-        if s.dynamodb_export.is_none() && !s.types.is_empty() {
-            return Err(Error::Job(
-                "source: `types` goes with `dynamodb_export` only".into(),
-            ));
-        }
-        if let Some(t) = &s.table {
-            check_table_key(t).map_err(|m| Error::Job(format!("source.table: {m}")))?;
-        }
         for (field, uri) in [("staging", &self.staging), ("datalake", &self.datalake)] {
             if uri.trim().is_empty() {
                 return Err(Error::Job(format!("{field}: must not be empty")));
@@ -440,12 +168,7 @@ impl Job {
                 self.staging, self.datalake
             )));
         }
-        if let Some(files) = s
-            .files
-            .as_deref()
-            .or(s.rds_export.as_deref())
-            .or(s.dynamodb_export.as_deref())
-        {
+        if let Some(files) = self.source.folder() {
             for (field, uri) in [("staging", &self.staging), ("datalake", &self.datalake)] {
                 if overlaps(files, uri) {
                     return Err(Error::Job(format!(
@@ -464,18 +187,9 @@ impl Job {
                 "file_size: must be a positive number of bytes".into(),
             ));
         }
-        crate::parquet_io::lake_writer_properties(&self.output)
+        self.output
+            .check()
             .map_err(|m| Error::Job(format!("output: {m}")))?;
-        if self.output.gzip
-            && matches!(
-                self.output.format,
-                OutputFormat::Parquet | OutputFormat::Delta
-            )
-        {
-            return Err(Error::Job(
-                "output.gzip: goes with \"ndjson\" or \"csv\" (Parquet compresses with `compression`)".into(),
-            ));
-        }
         if self.concurrency == Some(0) {
             return Err(Error::Job("concurrency: must be at least 1".into()));
         }
@@ -563,36 +277,8 @@ impl Job {
     }
 }
 
-fn check_table_key(key: &str) -> std::result::Result<(), String> {
-    let parts: Vec<&str> = key.split('/').collect();
-    if parts.len() != 3
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || *p == "." || *p == "..")
-    {
-        return Err(format!(
-            "{key:?} is not a table name; write `database/schema/table` (or `*` for every table)"
-        ));
-    }
-    Ok(())
-}
-
-fn check_partition_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if name.starts_with('.') || name.starts_with('_') {
-        return Err(format!(
-            "{name:?} may not start with `.` or `_` (readers skip such folders)"
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, '/' | '=' | '%' | '\\') || c.is_control())
-    {
-        return Err(format!("{name:?} may not contain {c:?}"));
-    }
-    Ok(())
+fn default_file_size() -> u64 {
+    DEFAULT_FILE_SIZE
 }
 
 #[cfg(test)]
@@ -706,7 +392,9 @@ mod tests {
         other.datalake = "s3://b/other-lake/".into();
         assert_ne!(other.execution_name(), name, "another lake is another run");
         other = job.clone();
-        other.source.manifest = Some(format!("s3://b/{}/m.json", "x".repeat(200)));
+        other.source = Source::Manifest {
+            uri: format!("s3://b/{}/m.json", "x".repeat(200)),
+        };
         assert!(other.execution_name().len() <= 80);
     }
 
