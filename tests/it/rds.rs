@@ -292,19 +292,14 @@ async fn a_postgres_export_becomes_one_lake_folder_per_table() {
     let summary = read_summary(&s.store, &s.path("staging/manifests/manifest-summary.json"))
         .await
         .unwrap();
-    let details = &summary.details["rds_export"];
-    assert_eq!(details["skipped"][0]["target"], "appdb.public.secrets");
-    assert_eq!(details["skipped"][0]["status"], "FAILED");
-    assert_eq!(details["skipped"][0]["warning"], "PERMISSIONS_DO_NOT_EXIST");
-    assert!(
-        details["warnings"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("appdb: ")
-    );
-    assert_eq!(details["task"]["exportTaskIdentifier"], PG_TASK);
+    let details = summary.details.snapshot.rds_export.as_ref().unwrap();
+    assert_eq!(details.skipped[0].target, "appdb.public.secrets");
+    assert_eq!(details.skipped[0].status, "FAILED");
+    assert_eq!(details.skipped[0].warning, "PERMISSIONS_DO_NOT_EXIST");
+    assert!(details.warnings[0].starts_with("appdb: "));
+    assert_eq!(details.task["exportTaskIdentifier"], PG_TASK);
     assert_eq!(
-        details["unlisted_files"], 1,
+        details.unlisted_files, 1,
         "the failed table's leftover file"
     );
     assert_eq!(summary.n_record, Some(5_000));

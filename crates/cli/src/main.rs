@@ -385,11 +385,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             let (uri, summary) = generate::generate(&store, &spec).await?;
             println!(
                 "wrote {} files, {} records, {} to {out}\nsnapshot manifest: {uri}",
-                summary
-                    .details
-                    .get("n_file")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0),
+                summary.details.n_file.unwrap_or(0),
                 summary.n_record.unwrap_or(0),
                 human(summary.size)
             );

@@ -1,7 +1,8 @@
 //! Manifests in the seed's format: a summary JSON plus a data Parquet.
 //!
 //! The summary is `{"manifest": <uri of the data parquet>, "size": <bytes>,
-//! "n_record": <rows>}` plus optional details (ours: `fingerprint`, `n_file`).
+//! "n_record": <rows>}` plus optional [`Details`] (ours: `fingerprint`,
+//! `n_file`, and what each kind of manifest records).
 //! The data Parquet has one row per file: `uri`, `size`, `n_record`, `etag`,
 //! and optionally `table` (`database/schema/table`) and `partition` (the hive
 //! path below the table, for staging and lake files).
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::checksum::Checksum;
 use crate::config::Compression;
+use crate::config::types::AttrTypes;
 use crate::error::{Error, Result};
 use crate::parquet_io::{write_file, writer_properties};
 use crate::storage::StorageRef;
@@ -71,16 +73,128 @@ pub struct ManifestSummary {
     pub size: u64,
     /// Total records of the listed files, when every file's count is known.
     pub n_record: Option<u64>,
-    /// Anything else: ours are `fingerprint` and `n_file`.
+    /// What ours record beyond the seed's fields.
     #[serde(flatten)]
-    pub details: serde_json::Map<String, serde_json::Value>,
+    pub details: Details,
 }
 
 impl ManifestSummary {
     /// The fingerprint recorded in the details, if any.
     pub fn fingerprint(&self) -> Option<&str> {
-        self.details.get("fingerprint").and_then(|v| v.as_str())
+        self.details.fingerprint.as_deref()
     }
+}
+
+/// What a summary records beyond the seed's `manifest`, `size` and
+/// `n_record`, by the kind of manifest that carries it: the contract
+/// between the step that writes a manifest and the steps that read it.
+/// Every field is optional, so manifests of earlier versions and of the
+/// original dbsnaplake read; fields of other writers are kept as read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Details {
+    /// Every manifest written by [`write_manifest`]: the fingerprint of its
+    /// files ([`fingerprint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Every manifest written by [`write_manifest`]: how many files it lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_file: Option<usize>,
+    /// Group manifests (a planner's) and worker outputs.
+    #[serde(flatten)]
+    pub group: GroupDetails,
+    /// Worker outputs (staging and datalake file groups).
+    #[serde(flatten)]
+    pub worker: WorkerDetails,
+    /// The snapshot manifest step 0 writes.
+    #[serde(flatten)]
+    pub snapshot: SnapshotDetails,
+    /// Anything else (another writer's fields), kept as read.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The details of a group manifest, and of a worker's output for a group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDetails {
+    /// The group's number, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<usize>,
+    /// The table of its files (`database/schema/table`), when they have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// For a partition file group: the partition of its files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+}
+
+/// What a worker's output manifest records of the work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerDetails {
+    /// The fingerprint of the input group it was made from: the same input
+    /// again finds its work done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_fingerprint: Option<String>,
+    /// For staging: the records the table's filters dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_filtered: Option<u64>,
+}
+
+/// What step 0 records of the source in the snapshot manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotDetails {
+    /// The source's URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// An RDS export: its metadata, the tables converted and skipped, warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rds_export: Option<RdsDetails>,
+    /// A DynamoDB export: its summary and the table's columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamodb_export: Option<DynamodbDetails>,
+    /// NDJSON or CSV files: the table's columns (`name: type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Vec<String>>,
+}
+
+/// What step 0 records of an RDS / Aurora snapshot export.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RdsDetails {
+    /// URI of its `export_info_<task>.json`.
+    pub info: String,
+    /// `exportTaskIdentifier`, `sourceArn` and `snapshotTime` as the export recorded them.
+    pub task: serde_json::Map<String, serde_json::Value>,
+    /// The lake tables (`database/schema/table`) of the tables it completed.
+    pub tables: Vec<String>,
+    /// The tables it did not complete.
+    pub skipped: Vec<SkippedTable>,
+    /// Its warnings not tied to one table.
+    pub warnings: Vec<String>,
+    /// Parquet files under its folder that belong to no completed table.
+    pub unlisted_files: usize,
+}
+
+/// A table an RDS export did not complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedTable {
+    /// The export's name of the table.
+    pub target: String,
+    /// Its status (`FAILED`, `SKIPPED`, …).
+    pub status: String,
+    /// The warning the export gave, if any.
+    pub warning: String,
+}
+
+/// What step 0 records of a DynamoDB export; staging reads `columns`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamodbDetails {
+    /// URI of its `manifest-summary.json`.
+    pub summary: String,
+    /// `exportArn`, `tableArn` and `exportTime` as the export recorded them.
+    pub task: serde_json::Map<String, serde_json::Value>,
+    /// Its `itemCount`.
+    pub item_count: u64,
+    /// The table's columns, decided once over every file.
+    pub columns: AttrTypes,
 }
 
 /// A stable fingerprint of a list of files: 16 hex digits of a SHA-256 over
@@ -129,7 +243,7 @@ pub async fn write_manifest(
     summary_uri: &str,
     data_uri: &str,
     files: &[DataFile],
-    mut details: serde_json::Map<String, serde_json::Value>,
+    mut details: Details,
 ) -> Result<ManifestSummary> {
     let batch = to_batch(files);
     write_file(
@@ -140,8 +254,8 @@ pub async fn write_manifest(
         &[batch],
     )
     .await?;
-    details.insert("fingerprint".into(), fingerprint(files).into());
-    details.insert("n_file".into(), files.len().into());
+    details.fingerprint = Some(fingerprint(files));
+    details.n_file = Some(files.len());
     let summary = ManifestSummary {
         manifest: data_uri.to_string(),
         size: files.iter().map(|f| f.size).sum(),
@@ -334,6 +448,28 @@ pub async fn read_data(store: &StorageRef, uri: &str) -> Result<Vec<DataFile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_read_typed_and_keep_what_they_do_not_know() {
+        let text = r#"{"manifest": "s3://b/m.parquet", "size": 10, "n_record": 3,
+            "fingerprint": "ab", "n_file": 2, "group": 4, "table": "db/s/t",
+            "source_fingerprint": "cd", "n_filtered": 1, "custom": {"x": 1}}"#;
+        let s: ManifestSummary = serde_json::from_str(text).unwrap();
+        assert_eq!(s.fingerprint(), Some("ab"));
+        assert_eq!(s.details.n_file, Some(2));
+        assert_eq!(s.details.group.group, Some(4));
+        assert_eq!(s.details.group.table.as_deref(), Some("db/s/t"));
+        assert_eq!(s.details.worker.source_fingerprint.as_deref(), Some("cd"));
+        assert_eq!(s.details.worker.n_filtered, Some(1));
+        assert_eq!(s.details.other.keys().collect::<Vec<_>>(), ["custom"]);
+        let back: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let want: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(back, want, "written back as read");
+        // The seed's bare summary reads too.
+        let bare: ManifestSummary =
+            serde_json::from_str(r#"{"manifest": "m", "size": 1, "n_record": null}"#).unwrap();
+        assert_eq!(bare.details, Details::default());
+    }
     use crate::storage::Stores;
 
     fn files() -> Vec<DataFile> {

@@ -37,7 +37,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::Job;
 use crate::error::{Error, Result};
 use crate::layout::{GroupKind, Layout};
-use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary, write_manifest};
+use crate::manifest::{
+    DataFile, Details, GroupDetails, WorkerDetails, fingerprint, read_manifest, read_summary,
+    write_manifest,
+};
 use crate::storage::StorageRef;
 use crate::transform::{Pipeline, Transform};
 
@@ -230,15 +233,11 @@ async fn worker_input(
     let mut done = None;
     if run.store.head(&out_uri).await?.is_some() {
         let s = read_summary(&run.store, &out_uri).await?;
-        if s.details.get("source_fingerprint").and_then(|v| v.as_str()) == Some(fp.as_str()) {
+        if s.details.worker.source_fingerprint.as_deref() == Some(fp.as_str()) {
             done = Some(WorkerOutput {
                 n,
                 manifest: out_uri,
-                n_file: s
-                    .details
-                    .get("n_file")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0) as usize,
+                n_file: s.details.n_file.unwrap_or(0),
                 n_record: s.n_record.unwrap_or(0),
                 skipped: true,
             });
@@ -260,16 +259,18 @@ async fn worker_output(
     out: GroupKind,
     input: &WorkerInput,
     written: &[DataFile],
-    mut details: serde_json::Map<String, serde_json::Value>,
+    mut worker: WorkerDetails,
 ) -> Result<WorkerOutput> {
-    details.insert("group".into(), input.n.into());
-    details.insert(
-        "source_fingerprint".into(),
-        input.fingerprint.clone().into(),
-    );
-    if let Some(t) = input.files.first().and_then(|f| f.table.clone()) {
-        details.insert("table".into(), t.into());
-    }
+    worker.source_fingerprint = Some(input.fingerprint.clone());
+    let details = Details {
+        group: GroupDetails {
+            group: Some(input.n),
+            table: input.files.first().and_then(|f| f.table.clone()),
+            partition: None,
+        },
+        worker,
+        ..Default::default()
+    };
     let manifest = run.layout.group_summary(out, input.n);
     let data = run.layout.group_data(out, input.n);
     let summary = write_manifest(&run.store, &manifest, &data, written, details).await?;
@@ -292,14 +293,14 @@ async fn write_groups(
     for (i, group) in groups.iter().enumerate() {
         let n = i + 1;
         let summary = run.layout.group_summary(kind, n);
-        let mut details = serde_json::Map::new();
-        details.insert("group".into(), n.into());
-        if let Some(t) = &group[0].table {
-            details.insert("table".into(), t.clone().into());
-        }
-        if let Some(p) = &group[0].partition {
-            details.insert("partition".into(), p.clone().into());
-        }
+        let details = Details {
+            group: GroupDetails {
+                group: Some(n),
+                table: group[0].table.clone(),
+                partition: group[0].partition.clone(),
+            },
+            ..Default::default()
+        };
         write_manifest(
             &run.store,
             &summary,

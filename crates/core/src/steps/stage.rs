@@ -30,7 +30,7 @@ use crate::config::types::ColumnSpec;
 use crate::config::{DataFormat, InputFormat, TableSpec};
 use crate::error::{Error, Result};
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, read_manifest, read_summary};
+use crate::manifest::{DataFile, WorkerDetails, read_manifest, read_summary};
 use crate::parquet_io::{
     FileWriter, ObjectReader, from_pq, open_reader, staging_writer_properties,
 };
@@ -116,8 +116,10 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             ),
         ));
     }
-    let mut details = serde_json::Map::new();
-    details.insert(FILTERED_KEY.into(), filtered.into());
+    let details = WorkerDetails {
+        n_filtered: Some(filtered),
+        ..Default::default()
+    };
     let out = worker_output(run, GroupKind::StagingFileGroups, &input, &written, details).await?;
     info!(
         n = out.n,
@@ -127,10 +129,6 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
     );
     Ok(out)
 }
-
-/// Key of a staging file group summary's detail: records the table's
-/// filters removed.
-pub const FILTERED_KEY: &str = "n_filtered";
 
 /// Largest snapshot file a staging worker fetches whole ahead of its turn,
 /// and most bytes of a bigger Parquet file's row groups it holds at once
@@ -214,20 +212,18 @@ impl Emit {
 async fn dynamodb_columns(run: &Run) -> Result<Columns> {
     let uri = run.snapshot_manifest();
     let summary = read_summary(&run.store, &uri).await?;
-    let columns = summary
+    summary
         .details
-        .get("dynamodb_export")
-        .and_then(|d| d.get("columns"))
-        .cloned()
+        .snapshot
+        .dynamodb_export
+        .map(|d| d.columns)
         .ok_or_else(|| {
             Error::bad_data(
                 &uri,
                 "no dynamodb_export.columns: this snapshot manifest was not made by dbsnaplake's \
                  import of a DynamoDB export",
             )
-        })?;
-    serde_json::from_value(columns)
-        .map_err(|e| Error::bad_data(&uri, format!("dynamodb_export.columns: {e}")))
+        })
 }
 
 impl Stager<'_> {

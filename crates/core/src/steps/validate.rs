@@ -22,7 +22,6 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
-use super::stage::FILTERED_KEY;
 use super::{Run, read_group_list, write_json};
 use crate::checksum::Checksum;
 use crate::config::OutputFormat;
@@ -198,8 +197,8 @@ pub async fn validate(run: &Run) -> Result<Validation> {
     )
     .await?;
     for (summary, _) in &staged {
-        let table = summary.details.get("table").and_then(|t| t.as_str());
-        let filtered = summary.details.get(FILTERED_KEY).and_then(|n| n.as_u64());
+        let table = summary.details.group.table.as_deref();
+        let filtered = summary.details.worker.n_filtered;
         if let Some(t) = tables.get_mut(table.unwrap_or("*")) {
             t.filtered_records += filtered.unwrap_or(0);
         }

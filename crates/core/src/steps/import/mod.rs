@@ -30,7 +30,10 @@ use super::Run;
 use crate::config::types::{ColumnSpec, given_schema};
 use crate::config::{InputFormat, Source};
 use crate::error::{Error, Result};
-use crate::manifest::{DataFile, ManifestSummary, read_manifest, read_summary, write_manifest};
+use crate::manifest::{
+    DataFile, Details, DynamodbDetails, ManifestSummary, SnapshotDetails, read_manifest,
+    read_summary, write_manifest,
+};
 use crate::parquet_io::read_footer;
 use crate::read::text;
 use crate::storage::{ObjectMeta, StorageRef, canonical, file_name};
@@ -57,8 +60,10 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         }
         return read_summary(&run.store, &summary_uri).await;
     }
-    let mut details = serde_json::Map::new();
-    details.insert("source".into(), source.uri().into());
+    let mut details = SnapshotDetails {
+        source: Some(source.uri().to_string()),
+        ..Default::default()
+    };
     let files = match source {
         Source::Manifest { .. } => unreachable!("a manifest source is read above"),
         Source::RdsExport { uri } => {
@@ -66,7 +71,7 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
             for s in &export.skipped {
                 warn!(export = uri, table = %s.target, status = %s.status, warning = %s.warning, "table not exported; skipped");
             }
-            details.insert("rds_export".into(), export.details());
+            details.rds_export = Some(export.details());
             // One stream over every table's files: footers of many small tables
             // are read as concurrently as those of one big table.
             let files: Vec<(&ObjectMeta, Option<&str>)> = export
@@ -79,15 +84,12 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         Source::DynamodbExport { uri, table, types } => {
             let export = dynamodb::read_export(&run.store, uri).await?;
             let columns = dynamodb::columns(&run.store, &export.files, types).await?;
-            details.insert(
-                "dynamodb_export".into(),
-                serde_json::json!({
-                    "summary": export.summary,
-                    "task": export.task,
-                    "item_count": export.item_count,
-                    "columns": columns,
-                }),
-            );
+            details.dynamodb_export = Some(DynamodbDetails {
+                summary: export.summary,
+                task: export.task,
+                item_count: export.item_count,
+                columns,
+            });
             export
                 .files
                 .into_iter()
@@ -135,7 +137,7 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
                     .iter()
                     .map(|f| format!("{}: {}", f.name(), f.data_type()))
                     .collect();
-                details.insert("schema".into(), columns.into());
+                details.schema = Some(columns);
                 files
             }
         }
@@ -145,7 +147,10 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         &summary_uri,
         &run.layout.snapshot_data(),
         &files,
-        details,
+        Details {
+            snapshot: details,
+            ..Default::default()
+        },
     )
     .await?;
     info!(

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::is_data_file;
 use crate::error::{Error, Result};
+use crate::manifest::{RdsDetails, SkippedTable};
 use crate::storage::{ObjectMeta, StorageRef, file_name, join, relative};
 
 /// What an export task folder holds.
@@ -51,33 +52,17 @@ pub struct ExportedTable {
     pub files: Vec<ObjectMeta>,
 }
 
-/// A table the export did not complete.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SkippedTable {
-    /// The export's name of the table.
-    pub target: String,
-    /// Its status (`FAILED`, `SKIPPED`, …).
-    pub status: String,
-    /// The warning the export gave, if any.
-    pub warning: String,
-}
-
 impl Export {
     /// What the snapshot manifest records of the export.
-    pub fn details(&self) -> Value {
-        let skipped: Vec<Value> = self
-            .skipped
-            .iter()
-            .map(|s| serde_json::json!({"target": s.target, "status": s.status, "warning": s.warning}))
-            .collect();
-        serde_json::json!({
-            "info": self.info,
-            "task": self.task,
-            "tables": self.tables.iter().map(|t| t.key.clone()).collect::<Vec<_>>(),
-            "skipped": skipped,
-            "warnings": self.warnings,
-            "unlisted_files": self.unlisted,
-        })
+    pub fn details(&self) -> RdsDetails {
+        RdsDetails {
+            info: self.info.clone(),
+            task: self.task.clone(),
+            tables: self.tables.iter().map(|t| t.key.clone()).collect(),
+            skipped: self.skipped.clone(),
+            warnings: self.warnings.clone(),
+            unlisted_files: self.unlisted,
+        }
     }
 }
 
