@@ -167,7 +167,7 @@ async fn drifting_files_share_one_widened_schema_with_nulls_for_missing_columns(
     )
     .unwrap();
     assert_eq!(
-        schemas["db/public/orders"],
+        schemas["db/public/orders"]["columns"],
         json!([{"name": "id", "type": "Int64"}, {"name": "amount", "type": "Float64"},
                {"name": "ts", "type": "Timestamp(µs)"}, {"name": "note", "type": "Utf8"}])
     );

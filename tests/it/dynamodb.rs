@@ -161,6 +161,20 @@ async fn a_dynamodb_export_arrives_with_every_value() {
     let v = s.run(&job(&s, &folder)).await.unwrap();
     assert!(v.valid && s.success(), "{v:?}");
     assert_eq!(v.n_record(), ITEMS as u64);
+    // Step 1.1 recorded the columns and the attribute types staging read with.
+    let schemas: Value = serde_json::from_slice(
+        &std::fs::read(s.path("staging/manifests/snapshot-file-groups/schemas.json")).unwrap(),
+    )
+    .unwrap();
+    let table = &schemas["ddb/default/orders"];
+    assert_eq!(table["attributes"]["tags"], "string_set");
+    assert!(
+        table["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "vip", "type": "Boolean"})),
+        "{table}"
+    );
 
     let tree = read_parquet_tree(&s.path("lake/ddb/default/orders"));
     for (path, b) in &tree {

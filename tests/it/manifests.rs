@@ -67,13 +67,15 @@ async fn auto_groups_are_as_many_as_workers_and_near_equal() {
 
     const MIB: u64 = 1024 * 1024;
     let s = Scenario::new();
-    // Ten NDJSON files of 20 MiB, only listed: planning reads none of them.
+    // Ten NDJSON files of 20 MiB, only listed: planning reads none of them
+    // (their schema is given).
     let files: Vec<DataFile> = (0..10)
         .map(|i| DataFile::new(s.path(&format!("snap/{i}.json")), 20 * MIB))
         .collect();
     let job = Job::from_json(
         &serde_json::json!({
-            "source": {"files": s.path("snap"), "format": "ndjson"},
+            "source": {"files": s.path("snap"), "format": "ndjson",
+                       "schema": [{"name": "id", "type": "int64"}]},
             "staging": s.path("staging"), "datalake": s.path("lake"),
             "group_size": "auto", "concurrency": 3,
         })

@@ -773,7 +773,7 @@ async fn the_planner_reads_each_snapshot_footer_once() {
 
     // A planner of its own (the manifest written by an earlier process)
     // reads the footers itself, and decides the same schemas.
-    let schemas = dbsnaplake_core::steps::plan_snapshot::schemas_uri(&run);
+    let schemas = run.layout.schemas();
     let decided = store.get(&schemas).await.unwrap();
     for name in ["schemas.json", "plan.json", "groups.json"] {
         store

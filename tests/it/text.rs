@@ -142,6 +142,15 @@ async fn csv_files_with_a_given_schema() {
         .as_primitive::<TimestampMicrosecondType>();
     assert_eq!(at.value(2), (1_640_995_200 + 2 * 3_600 * 7) * 1_000_000);
     assert_eq!(at.null_count(), 0);
+    // Step 1.1 recorded the schema every staging worker read the files with.
+    let schemas: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.path("staging/manifests/snapshot-file-groups/schemas.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        schemas["*"]["columns"][2],
+        json!({"name": "price", "type": "Decimal128(12, 2)"})
+    );
 }
 
 #[tokio::test]

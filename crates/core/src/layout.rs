@@ -113,6 +113,51 @@ impl Layout {
             .filter(|n| *n > 0)
     }
 
+    /// What the planner of `kind` decided (`plan.json` beside its groups).
+    pub fn plan(&self, kind: GroupKind) -> String {
+        join(&self.manifests(), &format!("{}/plan.json", kind.folder()))
+    }
+
+    /// Every table's schema as step 1.1 resolved it, which the staging
+    /// workers read (`snapshot-file-groups/schemas.json`).
+    pub fn schemas(&self) -> String {
+        join(
+            &self.manifests(),
+            &format!("{}/schemas.json", GroupKind::SnapshotFileGroups.folder()),
+        )
+    }
+
+    /// Staging file `n` of a staging worker (its files are named `prefix-<n>`)
+    /// in a table's partition folder.
+    pub fn staging_file(
+        &self,
+        table: Option<&str>,
+        partition: &str,
+        prefix: &str,
+        n: usize,
+    ) -> String {
+        join(
+            &join(&self.staging_table(table), partition),
+            &format!("{prefix}-{n}.parquet"),
+        )
+    }
+
+    /// Lake file `i` of a compaction group of `fingerprint` in a table's
+    /// partition folder, with the format's extension.
+    pub fn lake_file(
+        &self,
+        table: Option<&str>,
+        partition: &str,
+        fingerprint: &str,
+        i: u64,
+        ext: &str,
+    ) -> String {
+        join(
+            &join(&self.datalake_table(table), partition),
+            &format!("{fingerprint}-{i}.{ext}"),
+        )
+    }
+
     /// `<staging>/datalake`.
     pub fn staging_root(&self) -> String {
         join(&self.staging, "datalake")

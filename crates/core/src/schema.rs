@@ -19,6 +19,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 use crate::config::PartitionSpec;
+use crate::config::types::AttrTypes;
 use crate::error::{Error, Result};
 
 /// The type both `a` and `b` widen to without loss, if there is one.
@@ -158,17 +159,17 @@ impl TableSchema {
     pub fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(self.fields.clone()))
     }
+}
 
-    /// The columns, as the plan records them.
-    pub fn columns(&self) -> Vec<Column> {
-        self.fields
-            .iter()
-            .map(|f| Column {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-            })
-            .collect()
-    }
+/// `fields` as a plan records them.
+fn columns_of<'a>(fields: impl IntoIterator<Item = &'a Field>) -> Vec<Column> {
+    fields
+        .into_iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+        })
+        .collect()
 }
 
 /// Reads back the columns a plan recorded for `table`.
@@ -191,8 +192,68 @@ pub fn from_columns(table: &str, columns: &[Column]) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Every table's schema, by table name.
-pub type TableSchemas = BTreeMap<String, Vec<Column>>;
+/// What step 1.1 resolved of one table, for every staging worker to read
+/// the same way whatever the source format (`schemas.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredTable")]
+pub struct ResolvedTable {
+    /// Its columns: over every Parquet footer, given or inferred from a
+    /// sample of text files, or from a DynamoDB export's attributes.
+    pub columns: Vec<Column>,
+    /// For a DynamoDB export: the attribute type each column reads as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<AttrTypes>,
+}
+
+/// A table of `schemas.json` as this or an earlier version wrote it (a bare
+/// column list).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredTable {
+    Resolved {
+        columns: Vec<Column>,
+        #[serde(default)]
+        attributes: Option<AttrTypes>,
+    },
+    Columns(Vec<Column>),
+}
+
+impl From<StoredTable> for ResolvedTable {
+    fn from(s: StoredTable) -> Self {
+        match s {
+            StoredTable::Resolved {
+                columns,
+                attributes,
+            } => ResolvedTable {
+                columns,
+                attributes,
+            },
+            StoredTable::Columns(columns) => ResolvedTable {
+                columns,
+                attributes: None,
+            },
+        }
+    }
+}
+
+impl ResolvedTable {
+    /// A table of `schema`'s columns.
+    pub fn of(schema: &Schema) -> Self {
+        ResolvedTable {
+            columns: columns_of(schema.fields().iter().map(AsRef::as_ref)),
+            attributes: None,
+        }
+    }
+
+    /// Its Arrow schema.
+    pub fn schema(&self, table: &str) -> Result<SchemaRef> {
+        from_columns(table, &self.columns)
+    }
+}
+
+/// Every table's resolved schema, by table name (`*` for a snapshot
+/// without tables).
+pub type TableSchemas = BTreeMap<String, ResolvedTable>;
 
 /// `batch` (read from `uri`) in the table's `schema`: columns in its order,
 /// widened where the file's type is narrower, null where the file lacks them.
@@ -413,7 +474,7 @@ mod tests {
         let mut t = TableSchema::new("d/s/t");
         t.add(&a, "a.parquet").unwrap();
         t.add(&b, "b.parquet").unwrap();
-        let cols = t.columns();
+        let cols = ResolvedTable::of(&t.schema()).columns;
         assert_eq!(
             cols.iter()
                 .map(|c| (c.name.as_str(), c.data_type.as_str()))

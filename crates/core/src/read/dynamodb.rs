@@ -425,6 +425,19 @@ fn append(
     Ok(())
 }
 
+/// Fails when a data file holds another number of items than the export says.
+pub fn check_count(f: &crate::manifest::DataFile, n: u64) -> Result<()> {
+    match f.n_record {
+        Some(expected) if expected != n => Err(Error::bad_data(
+            &f.uri,
+            format!(
+                "the export's manifest-files.json says {expected} items but the file holds {n}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

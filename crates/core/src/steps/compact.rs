@@ -40,7 +40,7 @@ use crate::parquet_io::{
 };
 use crate::schema::check_same_schema;
 use crate::sort::{BatchStream, Merger, SortKey, at_once};
-use crate::storage::{LocalStore, StorageRef, join};
+use crate::storage::{LocalStore, StorageRef};
 
 /// Most rows per batch read from an input: small, since a merge holds one
 /// batch per input.
@@ -308,7 +308,8 @@ impl Oversized {
 /// Where and how a group's lake files are written.
 struct Outputs<'a> {
     run: &'a Run,
-    folder: String,
+    table: Option<&'a str>,
+    partition: &'a str,
     fingerprint: &'a str,
     schema: &'a SchemaRef,
     props: WriterProperties,
@@ -339,8 +340,13 @@ impl Outputs<'_> {
                     let w = match current.as_mut() {
                         Some(w) => w,
                         None => {
-                            let uri =
-                                join(&self.folder, &format!("{}-{i}.{ext}", self.fingerprint));
+                            let uri = self.run.layout.lake_file(
+                                self.table,
+                                self.partition,
+                                self.fingerprint,
+                                i,
+                                ext,
+                            );
                             let w = LakeFile::create(
                                 &self.run.store,
                                 &uri,
@@ -494,7 +500,8 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
     let file_size = run.job.file_size.max(1);
     let out = Outputs {
         run,
-        folder: join(&run.layout.datalake_table(table.as_deref()), &partition),
+        table: table.as_deref(),
+        partition: &partition,
         fingerprint: source_fp,
         schema: &schema,
         props: lake_writer_properties(&run.job.output)

@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::grouping::{Count, balanced};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest};
-use crate::storage::join;
 
 /// What step 2.1 decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +58,7 @@ pub async fn plan_partitions(run: &Run) -> Result<PartitionPlan> {
     let files: Vec<DataFile> = lists.into_iter().flatten().collect();
     let file_size = run.job.file_size;
     let staging_fingerprint = format!("{}-{file_size}", fingerprint(&files));
-    let plan_uri = join(&run.layout.manifests(), "partition-file-groups/plan.json");
+    let plan_uri = run.layout.plan(GroupKind::PartitionFileGroups);
     if let Some(old) = read_json::<PartitionPlan>(run, &plan_uri).await?
         && old.staging_fingerprint == staging_fingerprint
     {

@@ -8,20 +8,24 @@
 //! beside the plan, which every staging worker conforms its rows to.
 //! Planning the same snapshot with the same settings again is a no-op.
 
+use std::collections::BTreeMap;
+
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use super::import::text_schema;
 use super::{Run, read_json, write_groups, write_json};
 use crate::config::{DataFormat, GroupSize};
 use crate::error::{Error, Result};
 use crate::grouping::{Count, FileStats, auto_group_size, balanced, best_fit_decreasing};
 use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, fingerprint, read_manifest};
+use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary};
 use crate::parquet_io::open;
-use crate::schema::{TableSchema, TableSchemas, from_columns};
-use crate::storage::{join, relative};
+use crate::read::dynamodb;
+use crate::schema::{ResolvedTable, TableSchema, TableSchemas};
+use crate::storage::relative;
 
 /// What step 1.1 decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +82,7 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         GroupSize::Bytes(b) => (b, "pinned by the job's group_size".to_string()),
         GroupSize::Auto => auto_group_size(&stats, concurrency),
     };
-    let plan_uri = join(&run.layout.manifests(), "snapshot-file-groups/plan.json");
+    let plan_uri = run.layout.plan(GroupKind::SnapshotFileGroups);
     if let Some(old) = read_json::<SnapshotPlan>(run, &plan_uri).await?
         && old.snapshot_fingerprint == snapshot_fingerprint
         && old.group_size == group_size
@@ -87,22 +91,20 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         info!(groups = old.n_group, "snapshot already planned");
         return Ok(old);
     }
-    if run.job.source.data_format() == DataFormat::Parquet {
-        let schemas = table_schemas(run, &files).await?;
-        // Refuse a transform that cannot apply before any row is read.
-        for (table, columns) in &schemas {
-            let schema = from_columns(table, columns)?;
-            let name = (table != "*").then_some(table.as_str());
-            run.pipeline(name)
-                .schema(&schema)
-                .and_then(|out| check_schema(&run.job.output, &out))
-                .map_err(|message| Error::Schema {
-                    table: table.clone(),
-                    message,
-                })?;
-        }
-        write_json(run, &schemas_uri(run), &schemas).await?;
+    let schemas = resolve_schemas(run, &files).await?;
+    // Refuse a transform that cannot apply before any row is read.
+    for (table, resolved) in &schemas {
+        let schema = resolved.schema(table)?;
+        let name = (table != "*").then_some(table.as_str());
+        run.pipeline(name)
+            .schema(&schema)
+            .and_then(|out| check_schema(&run.job.output, &out))
+            .map_err(|message| Error::Schema {
+                table: table.clone(),
+                message,
+            })?;
     }
+    write_json(run, &run.layout.schemas(), &schemas).await?;
     let table = |f: &DataFile| f.table.clone();
     let groups = match run.job.group_size {
         GroupSize::Bytes(_) => best_fit_decreasing(&files, group_size, table),
@@ -124,9 +126,52 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
     Ok(plan)
 }
 
-/// Where step 1.1 records the tables' schemas.
-pub fn schemas_uri(run: &Run) -> String {
-    join(&run.layout.manifests(), "snapshot-file-groups/schemas.json")
+/// Every table's schema, resolved once for every staging worker: over
+/// the footers of all its Parquet files; given in the job or inferred from
+/// a sample of its text files; or from the attributes step 0 found in a
+/// DynamoDB export.
+async fn resolve_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> {
+    let name = |t: &Option<String>| t.clone().unwrap_or_else(|| "*".into());
+    match run.job.source.data_format() {
+        DataFormat::Parquet => table_schemas(run, files).await,
+        DataFormat::Text { format, schema } => {
+            let mut tables: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
+            for f in files {
+                tables.entry(name(&f.table)).or_default().push(f.clone());
+            }
+            let mut out = TableSchemas::new();
+            for (table, files) in tables {
+                let t = (table != "*").then_some(table.as_str());
+                let s = text_schema(&run.store, format, schema, t, &files).await?;
+                out.insert(table, ResolvedTable::of(&s));
+            }
+            Ok(out)
+        }
+        DataFormat::DynamodbJson => {
+            let uri = run.snapshot_manifest();
+            let columns = read_summary(&run.store, &uri)
+                .await?
+                .details
+                .snapshot
+                .dynamodb_export
+                .map(|d| d.columns)
+                .ok_or_else(|| {
+                    Error::bad_data(
+                        &uri,
+                        "no dynamodb_export.columns: this snapshot manifest was not made by \
+                         dbsnaplake's import of a DynamoDB export",
+                    )
+                })?;
+            let resolved = ResolvedTable {
+                attributes: Some(columns.clone()),
+                ..ResolvedTable::of(&dynamodb::schema(&columns))
+            };
+            Ok(files
+                .iter()
+                .map(|f| (name(&f.table), resolved.clone()))
+                .collect())
+        }
+    }
 }
 
 /// Footers read at once while deciding schemas.
@@ -157,6 +202,6 @@ async fn table_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> {
     }
     Ok(tables
         .into_iter()
-        .map(|(name, t)| (name, t.columns()))
+        .map(|(name, t)| (name, ResolvedTable::of(&t.schema())))
         .collect())
 }

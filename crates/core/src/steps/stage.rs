@@ -22,24 +22,21 @@ use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
 use tracing::{info, instrument};
 
-use super::import::dynamodb::check_count;
-use super::import::text_schema;
-use super::plan_snapshot::schemas_uri;
 use super::{Run, WorkerOutput, read_json, worker_input, worker_output};
 use crate::config::types::ColumnSpec;
 use crate::config::{DataFormat, InputFormat, TableSpec};
 use crate::error::{Error, Result};
 use crate::layout::GroupKind;
-use crate::manifest::{DataFile, WorkerDetails, read_manifest, read_summary};
+use crate::manifest::{DataFile, WorkerDetails};
 use crate::parquet_io::{
     FileWriter, ObjectReader, from_pq, open_reader, staging_writer_properties,
 };
 use crate::partition::{PartitionPath, split_batch};
 use crate::read::dynamodb::{self, Columns};
 use crate::read::{stream, text};
-use crate::schema::{TableSchemas, check_same_schema, conform, drop_partition_names, from_columns};
+use crate::schema::{TableSchemas, check_same_schema, conform, drop_partition_names};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
-use crate::storage::{is_s3, join};
+use crate::storage::is_s3;
 use crate::tasks::{Queue, Spawned};
 use crate::transform::Pipeline;
 
@@ -92,9 +89,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         runs: 0,
         written: Vec::new(),
         uploads: Queue::new(UPLOADS_AT_ONCE, UPLOAD_BUDGET, "publishing a staging file"),
-        dynamodb_columns: None,
-        text_schema: None,
-        planned_schema: None,
+        resolved: None,
     };
     let mut read_records = 0u64;
     let mut ahead = ReadAhead::start(run, files.first());
@@ -188,13 +183,9 @@ struct Stager<'a> {
     written: Vec<DataFile>,
     /// Staging files being published.
     uploads: Queue<DataFile>,
-    /// For a DynamoDB export: the table's columns, read once from the snapshot manifest.
-    dynamodb_columns: Option<Arc<Columns>>,
-    /// For NDJSON and CSV files: the table's schema, decided once.
-    text_schema: Option<SchemaRef>,
-    /// For Parquet files: the table's schema as step 1.1 decided it (`None`
-    /// inside when the plan records none: every file must then agree).
-    planned_schema: Option<Option<SchemaRef>>,
+    /// The table's schema as step 1.1 resolved it, read once (`None`
+    /// inside when the plan records none: Parquet files must then agree).
+    resolved: Option<Option<Resolved>>,
 }
 
 /// Hands decoded batches from a blocking reader to the staging worker.
@@ -208,22 +199,12 @@ impl Emit {
     }
 }
 
-/// The columns step 0 decided for a DynamoDB export (in the snapshot manifest).
-async fn dynamodb_columns(run: &Run) -> Result<Columns> {
-    let uri = run.snapshot_manifest();
-    let summary = read_summary(&run.store, &uri).await?;
-    summary
-        .details
-        .snapshot
-        .dynamodb_export
-        .map(|d| d.columns)
-        .ok_or_else(|| {
-            Error::bad_data(
-                &uri,
-                "no dynamodb_export.columns: this snapshot manifest was not made by dbsnaplake's \
-                 import of a DynamoDB export",
-            )
-        })
+/// The table's schema as step 1.1 resolved it, and for a DynamoDB export
+/// the attribute types its columns read as.
+#[derive(Clone)]
+struct Resolved {
+    schema: SchemaRef,
+    attributes: Option<Arc<Columns>>,
 }
 
 impl Stager<'_> {
@@ -258,7 +239,7 @@ impl Stager<'_> {
                 format!("the manifest says {expected} records but the file holds {rows}"),
             ));
         }
-        let planned = self.planned_schema().await?;
+        let planned = self.resolved().await?.map(|r| r.schema);
         if planned.is_none() {
             let schema = builder.schema().clone();
             match &self.schema {
@@ -283,29 +264,44 @@ impl Stager<'_> {
     }
 
     /// The table's schema recorded by step 1.1, read once per worker.
-    async fn planned_schema(&mut self) -> Result<Option<SchemaRef>> {
-        if self.planned_schema.is_none() {
-            let uri = schemas_uri(self.run);
-            let tables: Option<TableSchemas> = read_json(self.run, &uri).await?;
-            let schema = match tables.as_ref().and_then(|t| t.get(self.table_name())) {
-                Some(columns) => Some(from_columns(self.table_name(), columns)?),
+    async fn resolved(&mut self) -> Result<Option<Resolved>> {
+        if self.resolved.is_none() {
+            let tables: Option<TableSchemas> =
+                read_json(self.run, &self.run.layout.schemas()).await?;
+            let resolved = match tables.as_ref().and_then(|t| t.get(self.table_name())) {
+                Some(t) => Some(Resolved {
+                    schema: t.schema(self.table_name())?,
+                    attributes: t.attributes.clone().map(Arc::new),
+                }),
                 None => None,
             };
-            self.planned_schema = Some(schema);
+            self.resolved = Some(resolved);
         }
-        Ok(self.planned_schema.clone().flatten())
+        Ok(self.resolved.clone().flatten())
+    }
+
+    /// The resolved schema a text or DynamoDB file needs (Parquet files can
+    /// do without: their footers agree or fail).
+    async fn required(&mut self, uri: &str) -> Result<Resolved> {
+        self.resolved().await?.ok_or_else(|| {
+            Error::bad_data(
+                &self.run.layout.schemas(),
+                format!(
+                    "no schema of table {} to read {uri} with: plan the snapshot again (step 1.1)",
+                    self.table_name()
+                ),
+            )
+        })
     }
 
     /// Reads one DynamoDB JSON data file against the table's columns.
     async fn read_dynamodb(&mut self, f: &DataFile, bytes: Option<bytes::Bytes>) -> Result<u64> {
-        let columns = match &self.dynamodb_columns {
-            Some(c) => c.clone(),
-            None => {
-                let c = Arc::new(dynamodb_columns(self.run).await?);
-                self.dynamodb_columns = Some(c.clone());
-                c
-            }
-        };
+        let columns = self.required(&f.uri).await?.attributes.ok_or_else(|| {
+            Error::bad_data(
+                &self.run.layout.schemas(),
+                format!("no DynamoDB attribute types of table {}", self.table_name()),
+            )
+        })?;
         let n = self
             .read_blocking(f, bytes, move |uri, items, emit| {
                 dynamodb::read_file(&uri, items, &columns, READ_BATCH_ROWS, &mut |b| {
@@ -313,7 +309,7 @@ impl Stager<'_> {
                 })
             })
             .await?;
-        check_count(f, n)?;
+        dynamodb::check_count(f, n)?;
         Ok(n)
     }
 
@@ -325,27 +321,7 @@ impl Stager<'_> {
         format: InputFormat,
         given: Option<&[ColumnSpec]>,
     ) -> Result<u64> {
-        let schema = match &self.text_schema {
-            Some(s) => s.clone(),
-            None => {
-                let (_, snapshot) =
-                    read_manifest(&self.run.store, &self.run.snapshot_manifest()).await?;
-                let files: Vec<DataFile> = snapshot
-                    .into_iter()
-                    .filter(|s| s.table == self.table)
-                    .collect();
-                let s = text_schema(
-                    &self.run.store,
-                    format,
-                    given,
-                    self.table.as_deref(),
-                    &files,
-                )
-                .await?;
-                self.text_schema = Some(s.clone());
-                s
-            }
-        };
+        let schema = self.required(&f.uri).await?.schema;
         let schema = text::TextSchema {
             schema,
             given: given.is_some(),
@@ -427,7 +403,6 @@ impl Stager<'_> {
         }
         let run_no = self.runs;
         self.runs += 1;
-        let folder = self.run.layout.staging_table(self.table.as_deref());
         for (path, batches) in buffers {
             let schema = batches[0].schema();
             let key = SortKey::new(
@@ -437,9 +412,11 @@ impl Stager<'_> {
                 "the staged rows",
             )?;
             let order = sorted_order(&batches, &key)?;
-            let uri = join(
-                &join(&folder, path.as_str()),
-                &format!("{}-{run_no}.parquet", self.prefix),
+            let uri = self.run.layout.staging_file(
+                self.table.as_deref(),
+                path.as_str(),
+                &self.prefix,
+                run_no,
             );
             let mut w = FileWriter::create_counted(
                 &self.run.store,

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::manifest::DataFile;
-use crate::read::dynamodb::{AttrType, Columns, Seen, infer};
+use crate::read::dynamodb::{AttrType, Columns, Seen, check_count, infer};
 use crate::read::stream::read_decoded;
 use crate::storage::{StorageRef, join, split_s3_uri};
 
@@ -181,19 +181,6 @@ pub async fn columns(
     let mut columns: Columns = all.iter().map(|(k, s)| (k.clone(), s.column())).collect();
     columns.extend(pinned.iter().map(|(k, t)| (k.clone(), *t)));
     Ok(columns)
-}
-
-/// Fails when a data file holds another number of items than the export says.
-pub fn check_count(f: &DataFile, n: u64) -> Result<()> {
-    match f.n_record {
-        Some(expected) if expected != n => Err(Error::bad_data(
-            &f.uri,
-            format!(
-                "the export's manifest-files.json says {expected} items but the file holds {n}"
-            ),
-        )),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
