@@ -316,6 +316,48 @@ struct Outputs<'a> {
 }
 
 impl Outputs<'_> {
+    /// Merges `inputs` into `n_out` lake files of the group's `rows`, and
+    /// again into more files while one outgrows 1.25 × `file_size` (at most
+    /// [`MAX_ATTEMPTS`] merges, the last written whatever the sizes).
+    async fn write_sized(
+        &self,
+        key: &SortKey,
+        inputs: Vec<Input>,
+        rows: u64,
+        mut n_out: u64,
+    ) -> Result<Vec<Written>> {
+        let file_size = self.run.job.file_size.max(1);
+        // What the merge reads, to read again if it must be redone.
+        let sources: Vec<(StorageRef, String, u64)> = inputs
+            .iter()
+            .map(|i| (i.store.clone(), i.uri.clone(), i.size))
+            .collect();
+        let mut opened = Some(inputs);
+        for attempt in 1.. {
+            let inputs = match opened.take() {
+                Some(inputs) => inputs,
+                None => reopen(&sources).await?,
+            };
+            let merger = Merger::new(self.schema.clone(), key.clone(), streams(inputs)?).await?;
+            let cap = (attempt < MAX_ATTEMPTS).then_some(file_size + file_size / 4);
+            match self.write(merger, rows, n_out, cap).await? {
+                Ok(written) => return Ok(written),
+                Err(over) => {
+                    let replanned = over.replan(rows, file_size).max(n_out + 1);
+                    info!(
+                        files = n_out,
+                        replanned,
+                        bytes = over.bytes,
+                        rows = over.rows,
+                        "a lake file outgrew the target: merging again into more files"
+                    );
+                    n_out = replanned;
+                }
+            }
+        }
+        unreachable!("the last attempt has no cap")
+    }
+
     /// Writes the `rows` rows `merger` yields into `n_out` files of
     /// `rows / n_out` rows each (in sort order, named
     /// `<fingerprint>-<i>`), each announcing its count as it starts. A
@@ -400,27 +442,10 @@ impl Outputs<'_> {
     }
 }
 
-/// Compacts the partition file group whose summary is at `group_uri`.
-#[instrument(skip_all, fields(group = %group_uri))]
-pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
-    let (input, done) = worker_input(
-        run,
-        GroupKind::PartitionFileGroups,
-        GroupKind::DatalakeFileGroups,
-        group_uri,
-    )
-    .await?;
-    if let Some(done) = done {
-        info!(n = input.n, "group already compacted");
-        return Ok(done);
-    }
-    let (files, source_fp) = (&input.files, &input.fingerprint);
-    let Some(first) = files.first() else {
-        return Err(Error::bad_data(
-            group_uri,
-            "the group lists no staging file",
-        ));
-    };
+/// The table and partition of a group's staging files, which must all be
+/// of one.
+fn one_partition(group_uri: &str, files: &[DataFile]) -> Result<(Option<String>, String)> {
+    let first = &files[0];
     let (table, partition) = (
         first.table.clone(),
         first.partition.clone().unwrap_or_default(),
@@ -437,13 +462,20 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             ),
         ));
     }
-    let table_name = table.as_deref().unwrap_or("*");
-    let spec = run.job.table_spec(table.as_deref());
+    Ok((table, partition))
+}
 
+/// Opens every staging file of a group (their footers, concurrently: on S3
+/// their requests' latencies overlap; an input reads nothing more until the
+/// merge reading it starts), and their one schema, which the output format
+/// must hold.
+async fn open_inputs(
+    run: &Run,
+    table_name: &str,
+    files: &[DataFile],
+) -> Result<(Vec<Input>, SchemaRef)> {
     let mut inputs: Vec<Input> = Vec::with_capacity(files.len());
     let mut schema: Option<(SchemaRef, String)> = None;
-    // The footers concurrently: on S3 their requests' latencies overlap.
-    // An input reads nothing more until the merge reading it starts.
     let opens: Vec<_> = files
         .iter()
         .map(|f| open(&run.store, &f.uri, f.size, None))
@@ -459,13 +491,23 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         }
         inputs.push(Input::new(&run.store, &f.uri, f.size, builder));
     }
-    let (schema, _) = schema.expect("files is not empty");
+    let (schema, _) = schema.expect("a group lists at least one file");
     check_schema(&run.job.output, &schema).map_err(|message| Error::Schema {
         table: table_name.to_string(),
         message,
     })?;
-    let key = SortKey::new(&schema, &spec.sort_by, table_name, &first.uri)?;
-    // Kept until the merge ends: the run files the last pass reads.
+    Ok((inputs, schema))
+}
+
+/// Merges `inputs` into run files, pass after pass, until one merge can
+/// read them all ([`plan_runs`]); returns what the last merge reads and the
+/// folder of the run files (`None`: the inputs merge at once), which must
+/// outlive that merge.
+async fn merge_in_passes(
+    schema: &SchemaRef,
+    key: &SortKey,
+    mut inputs: Vec<Input>,
+) -> Result<(Vec<Input>, Option<tempfile::TempDir>)> {
     let mut runs_dir = None;
     for level in 0.. {
         let costs: Vec<InputCost> = inputs.iter().map(|i| i.cost).collect();
@@ -488,8 +530,40 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             level,
             "merging in passes"
         );
-        inputs = merge_runs(&schema, &key, inputs, &runs, dir.path(), level).await?;
+        inputs = merge_runs(schema, key, inputs, &runs, dir.path(), level).await?;
     }
+    Ok((inputs, runs_dir))
+}
+
+/// Compacts the partition file group whose summary is at `group_uri`.
+#[instrument(skip_all, fields(group = %group_uri))]
+pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
+    let (input, done) = worker_input(
+        run,
+        GroupKind::PartitionFileGroups,
+        GroupKind::DatalakeFileGroups,
+        group_uri,
+    )
+    .await?;
+    if let Some(done) = done {
+        info!(n = input.n, "group already compacted");
+        return Ok(done);
+    }
+    let (files, source_fp) = (&input.files, &input.fingerprint);
+    let Some(first) = files.first() else {
+        return Err(Error::bad_data(
+            group_uri,
+            "the group lists no staging file",
+        ));
+    };
+    let (table, partition) = one_partition(group_uri, files)?;
+    let table_name = table.as_deref().unwrap_or("*");
+    let spec = run.job.table_spec(table.as_deref());
+
+    let (inputs, schema) = open_inputs(run, table_name, files).await?;
+    let key = SortKey::new(&schema, &spec.sort_by, table_name, &first.uri)?;
+    // Kept until the merge ends: the run files the last pass reads.
+    let (inputs, _runs_dir) = merge_in_passes(&schema, &key, inputs).await?;
     let total: u64 = files.iter().map(|f| f.size).sum();
     let Some(rows) = files.iter().map(|f| f.n_record).sum::<Option<u64>>() else {
         return Err(Error::bad_data(
@@ -513,38 +587,9 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             .set_data_page_size_limit((file_size / 64).clamp(8 * 1024, 1024 * 1024) as usize)
             .build(),
     };
-    let mut n_out = planned_files(total, rows, file_size);
-    // What the final merge reads, to read again if it must be redone.
-    let sources: Vec<(StorageRef, String, u64)> = inputs
-        .iter()
-        .map(|i| (i.store.clone(), i.uri.clone(), i.size))
-        .collect();
-    let mut opened = Some(inputs);
-    let mut attempt = 1;
-    let written = loop {
-        let opened = match opened.take() {
-            Some(opened) => opened,
-            None => reopen(&sources).await?,
-        };
-        let merger = Merger::new(schema.clone(), key.clone(), streams(opened)?).await?;
-        // The last attempt writes its plan whatever the sizes come to.
-        let cap = (attempt < MAX_ATTEMPTS).then_some(file_size + file_size / 4);
-        match out.write(merger, rows, n_out, cap).await? {
-            Ok(written) => break written,
-            Err(over) => {
-                let replanned = over.replan(rows, file_size).max(n_out + 1);
-                info!(
-                    files = n_out,
-                    replanned,
-                    bytes = over.bytes,
-                    rows = over.rows,
-                    "a lake file outgrew the target: merging again into more files"
-                );
-                n_out = replanned;
-                attempt += 1;
-            }
-        }
-    };
+    let written = out
+        .write_sized(&key, inputs, rows, planned_files(total, rows, file_size))
+        .await?;
     let got: u64 = written.iter().map(|w| w.n_record).sum();
     if got != rows {
         return Err(Error::bad_data(

@@ -66,21 +66,7 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
     };
     let files = match source {
         Source::Manifest { .. } => unreachable!("a manifest source is read above"),
-        Source::RdsExport { uri } => {
-            let export = rds::read_export(&run.store, uri).await?;
-            for s in &export.skipped {
-                warn!(export = uri, table = %s.target, status = %s.status, warning = %s.warning, "table not exported; skipped");
-            }
-            details.rds_export = Some(export.details());
-            // One stream over every table's files: footers of many small tables
-            // are read as concurrently as those of one big table.
-            let files: Vec<(&ObjectMeta, Option<&str>)> = export
-                .tables
-                .iter()
-                .flat_map(|t| t.files.iter().map(|m| (m, Some(t.key.as_str()))))
-                .collect();
-            with_counts(run, files).await?
-        }
+        Source::RdsExport { uri } => rds_files(run, uri, &mut details).await?,
         Source::DynamodbExport { uri, table, types } => {
             let export = dynamodb::read_export(&run.store, uri).await?;
             let columns = dynamodb::columns(&run.store, &export.files, types).await?;
@@ -105,41 +91,13 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
             table,
             schema,
         } => {
-            let data = source_files(run, uri, *format).await?;
-            if data.is_empty() {
-                return Err(Error::bad_data(
-                    uri,
-                    format!("no {format:?} files under this folder; nothing to import"),
-                ));
-            }
-            if *format == InputFormat::Parquet {
-                with_counts(run, data.iter().map(|m| (m, table.as_deref())).collect()).await?
-            } else {
-                // Text files have no footer: their records are counted as they are staged.
-                let files: Vec<DataFile> = data
-                    .into_iter()
-                    .map(|m| DataFile {
-                        etag: m.etag,
-                        table: table.clone(),
-                        ..DataFile::new(m.uri, m.size)
-                    })
-                    .collect();
-                let schema = text_schema(
-                    &run.store,
-                    *format,
-                    schema.as_deref(),
-                    table.as_deref(),
-                    &files,
-                )
-                .await?;
-                let columns: Vec<String> = schema
-                    .fields()
-                    .iter()
-                    .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                    .collect();
-                details.schema = Some(columns);
-                files
-            }
+            let source = FilesSource {
+                folder: uri,
+                format: *format,
+                table: table.as_deref(),
+                schema: schema.as_deref(),
+            };
+            folder_files(run, source, &mut details).await?
         }
     };
     let summary = write_manifest(
@@ -159,6 +117,74 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
         "snapshot manifest written"
     );
     Ok(summary)
+}
+
+/// The files of every table an RDS export completed, with their footers' counts.
+async fn rds_files(run: &Run, root: &str, details: &mut SnapshotDetails) -> Result<Vec<DataFile>> {
+    let export = rds::read_export(&run.store, root).await?;
+    for s in &export.skipped {
+        warn!(export = root, table = %s.target, status = %s.status, warning = %s.warning, "table not exported; skipped");
+    }
+    details.rds_export = Some(export.details());
+    // One stream over every table's files: footers of many small tables
+    // are read as concurrently as those of one big table.
+    let files: Vec<(&ObjectMeta, Option<&str>)> = export
+        .tables
+        .iter()
+        .flat_map(|t| t.files.iter().map(|m| (m, Some(t.key.as_str()))))
+        .collect();
+    with_counts(run, files).await
+}
+
+/// A `files` source.
+struct FilesSource<'a> {
+    folder: &'a str,
+    format: InputFormat,
+    table: Option<&'a str>,
+    schema: Option<&'a [ColumnSpec]>,
+}
+
+/// The data files of a `files` source: Parquet with their footers' counts;
+/// text files without (they are counted as they are staged), their schema
+/// recorded in `details`.
+async fn folder_files(
+    run: &Run,
+    source: FilesSource<'_>,
+    details: &mut SnapshotDetails,
+) -> Result<Vec<DataFile>> {
+    let FilesSource {
+        folder,
+        format,
+        table,
+        schema,
+    } = source;
+    let data = source_files(run, folder, format).await?;
+    if data.is_empty() {
+        return Err(Error::bad_data(
+            folder,
+            format!("no {format:?} files under this folder; nothing to import"),
+        ));
+    }
+    if format == InputFormat::Parquet {
+        return with_counts(run, data.iter().map(|m| (m, table)).collect()).await;
+    }
+    let files: Vec<DataFile> = data
+        .into_iter()
+        .map(|m| DataFile {
+            etag: m.etag,
+            table: table.map(str::to_string),
+            ..DataFile::new(m.uri, m.size)
+        })
+        .collect();
+    let schema = text_schema(&run.store, format, schema, table, &files).await?;
+    details.schema = Some(
+        schema
+            .fields()
+            .iter()
+            .map(|f| format!("{}: {}", f.name(), f.data_type()))
+            .collect(),
+    );
+    Ok(files)
 }
 
 /// The data files of `format` under a `files` source's folder.

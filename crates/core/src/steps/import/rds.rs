@@ -79,80 +79,8 @@ pub async fn read_export(store: &StorageRef, root: &str) -> Result<Export> {
             })
             .collect()
     };
-    let info = match top("export_info_").as_slice() {
-        [one] => one.uri.clone(),
-        [] => {
-            return Err(Error::bad_data(
-                root,
-                "no export_info_*.json here: point `source.rds_export` at the export task folder \
-                 (s3://<bucket>/<prefix>/<export task id>/), and wait until the export completes",
-            ));
-        }
-        many => {
-            let names: Vec<&str> = many.iter().map(|m| file_name(&m.uri)).collect();
-            return Err(Error::bad_data(
-                root,
-                format!(
-                    "several export_info files ({}): one export task per folder",
-                    names.join(", ")
-                ),
-            ));
-        }
-    };
-    let info_json = read_json(store, &info).await?;
-    let status = text(&info_json, "status").unwrap_or_default();
-    if status != "COMPLETE" {
-        return Err(Error::bad_data(
-            &info,
-            format!(
-                "the export's status is {status:?}, not \"COMPLETE\": dbsnaplake loads only \
-                 completed exports (a cancelled or failed one leaves partial files behind)"
-            ),
-        ));
-    }
-    if let Some(p) = get(&info_json, "percentProgress").and_then(Value::as_f64)
-        && p < 100.0
-    {
-        return Err(Error::bad_data(
-            &info,
-            format!("the export is {p}% done, not 100%: wait until it completes"),
-        ));
-    }
-    let task = ["exportTaskIdentifier", "sourceArn", "snapshotTime"]
-        .into_iter()
-        .filter_map(|k| get(&info_json, k).map(|v| (k.to_string(), v.clone())))
-        .collect();
-
-    let tables_info = top("export_tables_info_");
-    if tables_info.is_empty() {
-        return Err(Error::bad_data(
-            root,
-            "no export_tables_info_*.json here: the export's table list is missing, so which \
-             tables completed cannot be told",
-        ));
-    }
-    let mut statuses = std::collections::BTreeMap::new();
-    for m in tables_info {
-        let json = read_json(store, &m.uri).await?;
-        let entries = get(&json, "perTableStatus")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::bad_data(&m.uri, "no `perTableStatus` list"))?;
-        for e in entries {
-            let target = text(e, "target").ok_or_else(|| {
-                Error::bad_data(
-                    &m.uri,
-                    format!("a perTableStatus entry has no `target`: {e}"),
-                )
-            })?;
-            let warning = match get(e, "warningMessage") {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-            };
-            statuses.insert(target, (text(e, "status").unwrap_or_default(), warning));
-        }
-    }
-
+    let (info, task) = read_info(store, root, &top("export_info_")).await?;
+    let statuses = read_table_statuses(store, root, &top("export_tables_info_")).await?;
     let mut export = Export {
         info,
         task,
@@ -207,6 +135,97 @@ pub async fn read_export(store: &StorageRef, root: &str) -> Result<Export> {
         .filter(|m| is_data_file(&m.uri) && !taken.contains(&m.uri))
         .count();
     Ok(export)
+}
+
+/// The one `export_info_*.json` of the folder (`found`), which must say the
+/// export completed; returns its URI and the task's identity.
+async fn read_info(
+    store: &StorageRef,
+    root: &str,
+    found: &[&ObjectMeta],
+) -> Result<(String, serde_json::Map<String, Value>)> {
+    let info = match found {
+        [one] => one.uri.clone(),
+        [] => {
+            return Err(Error::bad_data(
+                root,
+                "no export_info_*.json here: point `source.rds_export` at the export task folder \
+                 (s3://<bucket>/<prefix>/<export task id>/), and wait until the export completes",
+            ));
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|m| file_name(&m.uri)).collect();
+            return Err(Error::bad_data(
+                root,
+                format!(
+                    "several export_info files ({}): one export task per folder",
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    let info_json = read_json(store, &info).await?;
+    let status = text(&info_json, "status").unwrap_or_default();
+    if status != "COMPLETE" {
+        return Err(Error::bad_data(
+            &info,
+            format!(
+                "the export's status is {status:?}, not \"COMPLETE\": dbsnaplake loads only \
+                 completed exports (a cancelled or failed one leaves partial files behind)"
+            ),
+        ));
+    }
+    if let Some(p) = get(&info_json, "percentProgress").and_then(Value::as_f64)
+        && p < 100.0
+    {
+        return Err(Error::bad_data(
+            &info,
+            format!("the export is {p}% done, not 100%: wait until it completes"),
+        ));
+    }
+    let task = ["exportTaskIdentifier", "sourceArn", "snapshotTime"]
+        .into_iter()
+        .filter_map(|k| get(&info_json, k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    Ok((info, task))
+}
+
+/// Every export target's status and warning, over the folder's
+/// `export_tables_info_*.json` files (`found`).
+async fn read_table_statuses(
+    store: &StorageRef,
+    root: &str,
+    found: &[&ObjectMeta],
+) -> Result<std::collections::BTreeMap<String, (String, String)>> {
+    if found.is_empty() {
+        return Err(Error::bad_data(
+            root,
+            "no export_tables_info_*.json here: the export's table list is missing, so which \
+             tables completed cannot be told",
+        ));
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for m in found {
+        let json = read_json(store, &m.uri).await?;
+        let entries = get(&json, "perTableStatus")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::bad_data(&m.uri, "no `perTableStatus` list"))?;
+        for e in entries {
+            let target = text(e, "target").ok_or_else(|| {
+                Error::bad_data(
+                    &m.uri,
+                    format!("a perTableStatus entry has no `target`: {e}"),
+                )
+            })?;
+            let warning = match get(e, "warningMessage") {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            };
+            statuses.insert(target, (text(e, "status").unwrap_or_default(), warning));
+        }
+    }
+    Ok(statuses)
 }
 
 /// The folder (below the export root) and the lake key of a `target`.
