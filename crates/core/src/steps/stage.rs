@@ -15,26 +15,20 @@
 //! interrupted one rewrites the same keys.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
-use futures::TryStreamExt;
+use async_trait::async_trait;
 use tracing::{info, instrument};
 
 use super::{Run, WorkerOutput, read_json, worker_input, worker_output};
-use crate::config::types::ColumnSpec;
-use crate::config::{DataFormat, InputFormat, TableSpec};
+use crate::config::TableSpec;
 use crate::error::{Error, Result};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, WorkerDetails};
-use crate::parquet_io::{
-    FileWriter, ObjectReader, from_pq, open_reader, staging_writer_properties,
-};
+use crate::parquet_io::{FileWriter, staging_writer_properties};
 use crate::partition::{PartitionPath, split_batch};
-use crate::read::dynamodb::{self, Columns};
-use crate::read::{stream, text};
-use crate::schema::{TableSchemas, check_same_schema, conform, drop_partition_names};
+use crate::read::files::{self, READ_AHEAD_MAX, Sink};
+use crate::schema::{TableSchemas, drop_partition_names};
 use crate::sort::{OUTPUT_BATCH_ROWS, SortKey, gather, sorted_order};
 use crate::storage::is_s3;
 use crate::tasks::{Queue, Spawned};
@@ -47,8 +41,6 @@ pub const UPLOADS_AT_ONCE: usize = 4;
 /// Encoded bytes of the staging files being published at once (a larger
 /// file is published alone).
 pub const UPLOAD_BUDGET: u64 = 32 * 1024 * 1024;
-/// Rows per batch read from a snapshot file.
-pub const READ_BATCH_ROWS: usize = 64 * 1024;
 
 /// Stages the snapshot file group whose summary is at `group_uri`.
 #[instrument(skip_all, fields(group = %group_uri))]
@@ -76,6 +68,15 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         ));
     }
     let spec = run.job.table_spec(table.as_deref());
+    let table_name = table.as_deref().unwrap_or("*");
+    let tables: Option<TableSchemas> = read_json(run, &run.layout.schemas()).await?;
+    let mut reader = files::for_table(
+        &run.store,
+        run.job.source.data_format(),
+        table_name,
+        tables.as_ref().and_then(|t| t.get(table_name)),
+        &run.layout.schemas(),
+    )?;
     let mut stager = Stager {
         run,
         table: table.clone(),
@@ -83,20 +84,18 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         pipeline: run.pipeline(table.as_deref()),
         filtered: 0,
         prefix: input.fingerprint.clone(),
-        schema: None,
         buffers: BTreeMap::new(),
         buffered: 0,
         runs: 0,
         written: Vec::new(),
         uploads: Queue::new(UPLOADS_AT_ONCE, UPLOAD_BUDGET, "publishing a staging file"),
-        resolved: None,
     };
     let mut read_records = 0u64;
     let mut ahead = ReadAhead::start(run, files.first());
     for (i, f) in files.iter().enumerate() {
         let next = ReadAhead::start(run, files.get(i + 1));
         let bytes = std::mem::replace(&mut ahead, next).bytes(f).await?;
-        read_records += stager.read_file(f, bytes).await?;
+        read_records += reader.read(f, bytes, &mut stager).await?;
     }
     stager.flush().await?;
     let finished = stager.uploads.drain().await?;
@@ -124,11 +123,6 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
     );
     Ok(out)
 }
-
-/// Largest snapshot file a staging worker fetches whole ahead of its turn,
-/// and most bytes of a bigger Parquet file's row groups it holds at once
-/// (the one decoding and the next, fetched ahead).
-pub const READ_AHEAD_MAX: u64 = 64 * 1024 * 1024;
 
 /// The fetch of the next snapshot file on S3, under way while the worker
 /// decodes the current one, so that the next file's latency and transfer
@@ -174,8 +168,6 @@ struct Stager<'a> {
     /// Records the transform filtered out.
     filtered: u64,
     prefix: String,
-    /// Schema of the first file (before partition columns are dropped), and its URI.
-    schema: Option<(SchemaRef, String)>,
     buffers: BTreeMap<PartitionPath, Vec<RecordBatch>>,
     buffered: usize,
     runs: usize,
@@ -183,179 +175,18 @@ struct Stager<'a> {
     written: Vec<DataFile>,
     /// Staging files being published.
     uploads: Queue<DataFile>,
-    /// The table's schema as step 1.1 resolved it, read once (`None`
-    /// inside when the plan records none: Parquet files must then agree).
-    resolved: Option<Option<Resolved>>,
 }
 
-/// Hands decoded batches from a blocking reader to the staging worker.
-struct Emit(tokio::sync::mpsc::Sender<RecordBatch>);
-
-impl Emit {
-    fn send(&self, batch: RecordBatch) -> Result<()> {
-        self.0
-            .blocking_send(batch)
-            .map_err(|_| Error::Internal("the staging worker stopped reading".into()))
+#[async_trait]
+impl Sink for Stager<'_> {
+    async fn add(&mut self, batch: RecordBatch, uri: &str) -> Result<()> {
+        Stager::add(self, batch, uri).await
     }
-}
-
-/// The table's schema as step 1.1 resolved it, and for a DynamoDB export
-/// the attribute types its columns read as.
-#[derive(Clone)]
-struct Resolved {
-    schema: SchemaRef,
-    attributes: Option<Arc<Columns>>,
 }
 
 impl Stager<'_> {
     fn table_name(&self) -> &str {
         self.table.as_deref().unwrap_or("*")
-    }
-
-    /// Reads one snapshot file into the buffers, from its `bytes` when they
-    /// were fetched ahead; returns its record count.
-    async fn read_file(&mut self, f: &DataFile, bytes: Option<bytes::Bytes>) -> Result<u64> {
-        match self.run.job.source.data_format() {
-            DataFormat::DynamodbJson => return self.read_dynamodb(f, bytes).await,
-            DataFormat::Text { format, schema } => {
-                return self.read_text(f, bytes, format, schema).await;
-            }
-            DataFormat::Parquet => {}
-        }
-        let reader =
-            ObjectReader::new(self.run.store.clone(), &f.uri, f.size).with_etag(f.etag.clone());
-        let builder = open_reader(match bytes {
-            Some(b) => reader.with_bytes(b),
-            None if is_s3(&f.uri) => reader.with_read_ahead(READ_AHEAD_MAX),
-            None => reader,
-        })
-        .await?;
-        let rows = builder.metadata().file_metadata().num_rows() as u64;
-        if let Some(expected) = f.n_record
-            && expected != rows
-        {
-            return Err(Error::bad_data(
-                &f.uri,
-                format!("the manifest says {expected} records but the file holds {rows}"),
-            ));
-        }
-        let planned = self.resolved().await?.map(|r| r.schema);
-        if planned.is_none() {
-            let schema = builder.schema().clone();
-            match &self.schema {
-                Some((first, first_uri)) => {
-                    check_same_schema(self.table_name(), first, first_uri, &schema, &f.uri)?
-                }
-                None => self.schema = Some((schema, f.uri.clone())),
-            }
-        }
-        let mut stream = builder
-            .with_batch_size(READ_BATCH_ROWS)
-            .build()
-            .map_err(|e| from_pq(&f.uri, e))?;
-        while let Some(batch) = stream.try_next().await.map_err(|e| from_pq(&f.uri, e))? {
-            let batch = match &planned {
-                Some(schema) => conform(&batch, schema, self.table_name(), &f.uri)?,
-                None => batch,
-            };
-            self.add(batch, &f.uri).await?;
-        }
-        Ok(rows)
-    }
-
-    /// The table's schema recorded by step 1.1, read once per worker.
-    async fn resolved(&mut self) -> Result<Option<Resolved>> {
-        if self.resolved.is_none() {
-            let tables: Option<TableSchemas> =
-                read_json(self.run, &self.run.layout.schemas()).await?;
-            let resolved = match tables.as_ref().and_then(|t| t.get(self.table_name())) {
-                Some(t) => Some(Resolved {
-                    schema: t.schema(self.table_name())?,
-                    attributes: t.attributes.clone().map(Arc::new),
-                }),
-                None => None,
-            };
-            self.resolved = Some(resolved);
-        }
-        Ok(self.resolved.clone().flatten())
-    }
-
-    /// The resolved schema a text or DynamoDB file needs (Parquet files can
-    /// do without: their footers agree or fail).
-    async fn required(&mut self, uri: &str) -> Result<Resolved> {
-        self.resolved().await?.ok_or_else(|| {
-            Error::bad_data(
-                &self.run.layout.schemas(),
-                format!(
-                    "no schema of table {} to read {uri} with: plan the snapshot again (step 1.1)",
-                    self.table_name()
-                ),
-            )
-        })
-    }
-
-    /// Reads one DynamoDB JSON data file against the table's columns.
-    async fn read_dynamodb(&mut self, f: &DataFile, bytes: Option<bytes::Bytes>) -> Result<u64> {
-        let columns = self.required(&f.uri).await?.attributes.ok_or_else(|| {
-            Error::bad_data(
-                &self.run.layout.schemas(),
-                format!("no DynamoDB attribute types of table {}", self.table_name()),
-            )
-        })?;
-        let n = self
-            .read_blocking(f, bytes, move |uri, items, emit| {
-                dynamodb::read_file(&uri, items, &columns, READ_BATCH_ROWS, &mut |b| {
-                    emit.send(b)
-                })
-            })
-            .await?;
-        dynamodb::check_count(f, n)?;
-        Ok(n)
-    }
-
-    /// Reads one NDJSON or CSV file against the table's schema.
-    async fn read_text(
-        &mut self,
-        f: &DataFile,
-        bytes: Option<bytes::Bytes>,
-        format: InputFormat,
-        given: Option<&[ColumnSpec]>,
-    ) -> Result<u64> {
-        let schema = self.required(&f.uri).await?.schema;
-        let schema = text::TextSchema {
-            schema,
-            given: given.is_some(),
-        };
-        self.read_blocking(f, bytes, move |uri, decoded, emit| {
-            text::read_file(format, &uri, decoded, &schema, READ_BATCH_ROWS, &mut |b| {
-                emit.send(b)
-            })
-        })
-        .await
-    }
-
-    /// Decodes a text or DynamoDB JSON file with `decode` on a blocking
-    /// thread, which reads it as a stream ([`stream::read_decoded`]), so a
-    /// file of any size takes a few MiB. The batches come over one at a time
-    /// through [`Emit`] (at most two wait), so a file's rows are never all in
-    /// memory as Arrow.
-    async fn read_blocking<D>(
-        &mut self,
-        f: &DataFile,
-        bytes: Option<bytes::Bytes>,
-        decode: D,
-    ) -> Result<u64>
-    where
-        D: FnOnce(String, Box<dyn std::io::BufRead + Send>, Emit) -> Result<u64> + Send + 'static,
-    {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-        let reading = stream::read_decoded(&self.run.store, f, bytes, move |uri, decoded| {
-            decode(uri, decoded, Emit(tx))
-        });
-        while let Some(batch) = rx.recv().await {
-            self.add(batch, &f.uri).await?;
-        }
-        reading.await
     }
 
     /// Splits a batch read from `uri` into the partition buffers, flushing
