@@ -21,10 +21,7 @@ use crate::manifest::DataFile;
 use crate::parquet_io::read_footer;
 use crate::partition::PartitionPath;
 use crate::steps::Run;
-use crate::storage::{join, relative};
-
-/// The first (and only) commit of a table written by dbsnaplake.
-pub const FIRST_COMMIT: &str = "_delta_log/00000000000000000000.json";
+use crate::storage::relative;
 
 /// Writes the Delta commit of every table of `files` (the lake files the
 /// validator accepted), unless it exists already.
@@ -38,7 +35,7 @@ pub async fn commit(run: &Run, files: &[DataFile]) -> Result<()> {
         .map_or(0, |d| d.as_millis() as u64);
     for (table, files) in tables {
         let root = run.layout.datalake_table(table.as_deref());
-        let log = join(&root, FIRST_COMMIT);
+        let log = run.layout.delta_commit(table.as_deref());
         if run.store.head(&log).await?.is_some() {
             continue;
         }

@@ -178,6 +178,15 @@ impl Layout {
         join(&self.datalake, table.unwrap_or(""))
     }
 
+    /// The first (and only) Delta commit of a table written by dbsnaplake:
+    /// `<table>/_delta_log/00000000000000000000.json`.
+    pub fn delta_commit(&self, table: Option<&str>) -> String {
+        join(
+            &self.datalake_table(table),
+            "_delta_log/00000000000000000000.json",
+        )
+    }
+
     /// `<staging>/manifests/validate-datalake-result.json`.
     pub fn validate_result(&self) -> String {
         join(&self.manifests(), "validate-datalake-result.json")

@@ -151,9 +151,6 @@ pub struct SnapshotDetails {
     /// A DynamoDB export: its summary and the table's columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamodb_export: Option<DynamodbDetails>,
-    /// NDJSON or CSV files: the table's columns (`name: type`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<Vec<String>>,
 }
 
 /// What step 0 records of an RDS / Aurora snapshot export.

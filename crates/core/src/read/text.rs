@@ -25,13 +25,55 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
 use crate::config::InputFormat;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::config::types::{ColumnSpec, given_schema};
 use crate::error::{Error, Result};
+use crate::manifest::DataFile;
 use crate::read::stream::UTF8_BOM;
+use crate::storage::StorageRef;
 
 /// Bytes read from the start of each sampled file.
 pub const SAMPLE_BYTES: u64 = 1024 * 1024;
 /// Files sampled per table.
 pub const SAMPLE_FILES: usize = 8;
+
+/// Sampled files read at once.
+const SAMPLES_AT_ONCE: usize = 8;
+
+/// The schema of a table of NDJSON or CSV files: the job's, or the one a
+/// sample of `files` (every file of the table) implies. The same wherever it
+/// is computed: the sample is the first files by URI.
+pub async fn table_schema(
+    store: &StorageRef,
+    format: InputFormat,
+    given: Option<&[ColumnSpec]>,
+    table: Option<&str>,
+    files: &[DataFile],
+) -> Result<SchemaRef> {
+    if let Some(columns) = given {
+        return given_schema(columns).map_err(Error::Job);
+    }
+    let mut sample: Vec<DataFile> = files.to_vec();
+    sample.sort_by(|a, b| a.uri.cmp(&b.uri));
+    sample.truncate(SAMPLE_FILES);
+    let texts: Vec<(String, Vec<u8>)> = futures::stream::iter(sample)
+        .map(|f: DataFile| {
+            let store = store.clone();
+            async move {
+                let end = f.size.min(SAMPLE_BYTES);
+                let bytes = store
+                    .get_range_if(&f.uri, 0..end, f.size, f.etag.as_deref())
+                    .await?;
+                let text = decode(&f.uri, &bytes, end < f.size)?;
+                Ok::<_, Error>((f.uri, text))
+            }
+        })
+        .buffered(SAMPLES_AT_ONCE)
+        .try_collect()
+        .await?;
+    infer(format, table.unwrap_or("*"), &texts)
+}
 
 /// Whether `name` is a data file of `format` (`.gz` allowed).
 pub fn is_file_of(format: InputFormat, name: &str) -> bool {

@@ -14,7 +14,6 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::import::text_schema;
 use super::{Run, read_json, write_groups, write_json};
 use crate::config::{DataFormat, GroupSize};
 use crate::error::{Error, Result};
@@ -23,7 +22,7 @@ use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary};
 use crate::parquet_io::open;
-use crate::read::dynamodb;
+use crate::read::{dynamodb, text};
 use crate::schema::{ResolvedTable, TableSchema, TableSchemas};
 use crate::storage::relative;
 
@@ -142,7 +141,7 @@ async fn resolve_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> 
             let mut out = TableSchemas::new();
             for (table, files) in tables {
                 let t = (table != "*").then_some(table.as_str());
-                let s = text_schema(&run.store, format, schema, t, &files).await?;
+                let s = text::table_schema(&run.store, format, schema, t, &files).await?;
                 out.insert(table, ResolvedTable::of(&s));
             }
             Ok(out)

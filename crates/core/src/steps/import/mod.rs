@@ -27,7 +27,6 @@ use futures::{StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
 use super::Run;
-use crate::config::types::{ColumnSpec, given_schema};
 use crate::config::{InputFormat, Source};
 use crate::error::{Error, Result};
 use crate::manifest::{
@@ -36,8 +35,7 @@ use crate::manifest::{
 };
 use crate::parquet_io::read_footer;
 use crate::read::text;
-use crate::storage::{ObjectMeta, StorageRef, canonical, file_name};
-use arrow::datatypes::SchemaRef;
+use crate::storage::{ObjectMeta, canonical, file_name};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 /// Footers read at once.
@@ -86,18 +84,14 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
                 .collect()
         }
         Source::Files {
-            uri,
-            format,
-            table,
-            schema,
+            uri, format, table, ..
         } => {
             let source = FilesSource {
                 folder: uri,
                 format: *format,
                 table: table.as_deref(),
-                schema: schema.as_deref(),
             };
-            folder_files(run, source, &mut details).await?
+            folder_files(run, source).await?
         }
     };
     let summary = write_manifest(
@@ -141,22 +135,16 @@ struct FilesSource<'a> {
     folder: &'a str,
     format: InputFormat,
     table: Option<&'a str>,
-    schema: Option<&'a [ColumnSpec]>,
 }
 
 /// The data files of a `files` source: Parquet with their footers' counts;
-/// text files without (they are counted as they are staged), their schema
-/// recorded in `details`.
-async fn folder_files(
-    run: &Run,
-    source: FilesSource<'_>,
-    details: &mut SnapshotDetails,
-) -> Result<Vec<DataFile>> {
+/// text files without (they are counted as they are staged, against the
+/// schema step 1.1 resolves).
+async fn folder_files(run: &Run, source: FilesSource<'_>) -> Result<Vec<DataFile>> {
     let FilesSource {
         folder,
         format,
         table,
-        schema,
     } = source;
     let data = source_files(run, folder, format).await?;
     if data.is_empty() {
@@ -168,23 +156,14 @@ async fn folder_files(
     if format == InputFormat::Parquet {
         return with_counts(run, data.iter().map(|m| (m, table)).collect()).await;
     }
-    let files: Vec<DataFile> = data
+    Ok(data
         .into_iter()
         .map(|m| DataFile {
             etag: m.etag,
             table: table.map(str::to_string),
             ..DataFile::new(m.uri, m.size)
         })
-        .collect();
-    let schema = text_schema(&run.store, format, schema, table, &files).await?;
-    details.schema = Some(
-        schema
-            .fields()
-            .iter()
-            .map(|f| format!("{}: {}", f.name(), f.data_type()))
-            .collect(),
-    );
-    Ok(files)
+        .collect())
 }
 
 /// The data files of `format` under a `files` source's folder.
@@ -296,42 +275,6 @@ fn is_data_file(uri: &str) -> bool {
 fn is_data_file_of(format: InputFormat, uri: &str) -> bool {
     let name = file_name(uri);
     !name.starts_with('_') && !name.starts_with('.') && text::is_file_of(format, name)
-}
-
-/// The schema of a table of NDJSON or CSV files: the job's, or the one a
-/// sample of `files` (every file of the table) implies. The same wherever it
-/// is computed: the sample is the first files by URI.
-pub async fn text_schema(
-    store: &StorageRef,
-    format: InputFormat,
-    given: Option<&[ColumnSpec]>,
-    table: Option<&str>,
-    files: &[DataFile],
-) -> Result<SchemaRef> {
-    if let Some(columns) = given {
-        return given_schema(columns).map_err(Error::Job);
-    }
-    let mut sample: Vec<DataFile> = files.to_vec();
-    sample.sort_by(|a, b| a.uri.cmp(&b.uri));
-    sample.truncate(text::SAMPLE_FILES);
-    // Owned items and an owned store: this future is awaited inside spawned
-    // staging tasks, which must be `Send` for every lifetime.
-    let texts: Vec<(String, Vec<u8>)> = futures::stream::iter(sample)
-        .map(|f: DataFile| {
-            let store = store.clone();
-            async move {
-                let end = f.size.min(text::SAMPLE_BYTES);
-                let bytes = store
-                    .get_range_if(&f.uri, 0..end, f.size, f.etag.as_deref())
-                    .await?;
-                let text = text::decode(&f.uri, &bytes, end < f.size)?;
-                Ok::<_, Error>((f.uri, text))
-            }
-        })
-        .buffered(FOOTER_CONCURRENCY)
-        .try_collect()
-        .await?;
-    text::infer(format, table.unwrap_or("*"), &texts)
 }
 
 /// The manifest rows of `files` (each with its table), with record counts
