@@ -305,7 +305,11 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             if json {
                 print_json(&result);
             } else {
-                print_summary(&result, started.elapsed().as_secs_f64());
+                print_summary(
+                    &result,
+                    started.elapsed().as_secs_f64(),
+                    run.job.source.uri(),
+                );
             }
             Ok(())
         }
@@ -333,7 +337,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
         Command::Validate { job } => {
             let run = run_of(&job, s3).await?;
             let result = steps::validate::validate(&run).await?;
-            print_summary(&result, 0.0);
+            print_summary(&result, 0.0, run.job.source.uri());
             Ok(())
         }
         Command::Clean { job } => {
@@ -438,11 +442,14 @@ fn human(bytes: u64) -> String {
     }
 }
 
-fn print_summary(v: &Validation, secs: f64) {
+/// Prints the lake's tables; the untitled table of a snapshot without
+/// tables (`*`) is shown as its `source`.
+fn print_summary(v: &Validation, secs: f64, source: &str) {
+    let name = |t: &str| if t == "*" { source } else { t }.to_string();
     let width = v
         .tables
         .iter()
-        .map(|t| t.table.len())
+        .map(|t| name(&t.table).chars().count())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -453,7 +460,7 @@ fn print_summary(v: &Validation, secs: f64) {
     for t in &v.tables {
         println!(
             "{:<width$}  {:>10}  {:>7}  {:>12}  {:>10}",
-            t.table,
+            name(&t.table),
             t.partitions.len(),
             t.n_file,
             t.n_record,

@@ -97,6 +97,15 @@ fn run_prints_the_summary_and_steps_give_the_same_lake() {
             .any(|l| l.starts_with("total") && l.contains("20000")),
         "{summary}"
     );
+    // The untitled table of the snapshot is shown as its source, not `*`.
+    let manifest = format!(
+        "{}/snap/manifests/manifest-summary.json",
+        dir.path().display()
+    );
+    assert!(
+        summary.lines().nth(1).unwrap().starts_with(&manifest),
+        "{summary}"
+    );
     assert!(dir.path().join("all-lake/_SUCCESS").exists());
     let lake = tree(&dir.path().join("all-lake"));
     std::fs::remove_dir_all(dir.path().join("all-lake")).unwrap();
