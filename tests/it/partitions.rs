@@ -147,3 +147,75 @@ async fn iso8601_string_timestamps_partition_in_utc() {
         ]
     );
 }
+
+/// A source timestamp in a named zone (pyarrow's and pandas's usual
+/// `timestamp[us, tz=…]`) partitions and derives in that zone, across DST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_in_a_named_zone_partition_in_that_zone() {
+    use arrow::array::{AsArray, TimestampMicrosecondArray};
+    let s = Scenario::new();
+    // 06:30Z on 2024-03-10 (01:30 EST) and an hour later, 03:30 EDT (the
+    // clocks sprang forward); 04:30Z on 2024-11-03 (00:30 EDT) and an hour
+    // later, 01:30 EDT.
+    let at = [
+        1_710_052_200_000_000_i64,
+        1_710_055_800_000_000,
+        1_730_608_200_000_000,
+        1_730_611_800_000_000,
+    ];
+    let ts = TimestampMicrosecondArray::from(at.to_vec()).with_timezone("America/New_York");
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as _),
+        ("at", Arc::new(ts) as _),
+    ])
+    .unwrap();
+    let store = s.store.clone();
+    write_file(
+        &store,
+        &s.path("in/a.parquet"),
+        batch.schema(),
+        writer_properties(Compression::Snappy),
+        &[batch],
+    )
+    .await
+    .unwrap();
+    let job = dbsnaplake_core::Job::from_json(
+        &serde_json::json!({
+            "source": {"files": s.path("in")},
+            "staging": s.path("staging"), "datalake": s.path("lake"),
+            "tables": {"*": {
+                "partition_by": [{"name": "day", "from": "at", "fn": "day"}],
+                "transform": [{"derive": {"name": "hour", "from": "at", "fn": "hour"}}],
+                "sort_by": [{"column": "id"}]}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let v = s.run(&job).await.unwrap();
+    assert!(v.valid, "{v:?}");
+    let mut got = Vec::new();
+    for (rel, b) in read_parquet_tree(&s.path("lake")) {
+        let day = rel.split('/').next().unwrap().to_string();
+        let ids = b
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        let hours = b
+            .column_by_name("hour")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        for i in 0..b.num_rows() {
+            got.push((ids.value(i), day.clone(), hours.value(i)));
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (1, "day=10".to_string(), 1),
+            (2, "day=10".to_string(), 3),
+            (3, "day=03".to_string(), 0),
+            (4, "day=03".to_string(), 1),
+        ]
+    );
+}

@@ -443,6 +443,31 @@ mod tests {
     use arrow::datatypes::{Field, Schema};
 
     #[test]
+    fn timestamps_in_named_zones_partition_in_their_zone() {
+        // 06:30Z on the day DST starts is 01:30 in New York (EST), day 10;
+        // 04:30Z on the day it ends is 00:30 (EDT), day 03.
+        let at = [1_710_052_200_000_000_i64, 1_730_608_200_000_000];
+        for (zone, days, hours) in [
+            ("America/New_York", [10, 3], [1, 0]),
+            ("UTC", [10, 3], [6, 4]),
+            ("Etc/UTC", [10, 3], [6, 4]),
+        ] {
+            let col: ArrayRef =
+                Arc::new(TimestampMicrosecondArray::from(at.to_vec()).with_timezone(zone));
+            let ints = |f| {
+                let k = derive_key(&col, f).unwrap();
+                k.as_primitive::<arrow::datatypes::Int32Type>()
+                    .values()
+                    .to_vec()
+            };
+            assert_eq!(ints(PartitionFn::Day), days, "{zone}");
+            assert_eq!(ints(PartitionFn::Hour), hours, "{zone}");
+            let text = derive_key(&col, PartitionFn::Value).unwrap();
+            assert_eq!(text.as_string::<i32>().len(), 2, "{zone}: value as text");
+        }
+    }
+
+    #[test]
     fn escaping_round_trips_and_stays_in_one_segment() {
         for v in [
             "a/b",
