@@ -393,4 +393,23 @@ async fn a_staging_file_bigger_than_the_target_becomes_several_lake_files() {
         );
     }
     assert_eq!(rows, 100_000);
+    // Lake files declare their order (order_time, descending) for readers.
+    let (rel, _) = &lake[0];
+    let f = std::fs::File::open(s.path(&format!("lake/{rel}"))).unwrap();
+    let meta = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .metadata()
+        .clone();
+    let columns = meta.file_metadata().schema_descr();
+    let time_idx = (0..columns.num_columns())
+        .find(|&i| columns.column(i).name() == "order_time")
+        .unwrap();
+    assert_eq!(
+        meta.row_group(0).sorting_columns(),
+        Some(&vec![parquet::file::metadata::SortingColumn {
+            column_idx: time_idx as i32,
+            descending: true,
+            nulls_first: false
+        }])
+    );
 }

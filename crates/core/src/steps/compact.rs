@@ -24,12 +24,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::{ParquetMetaData, SortingColumn};
 use parquet::file::properties::WriterProperties;
 use tracing::{info, instrument};
 
 use super::{Run, WorkerOutput, worker_input, worker_output};
+use crate::config::SortSpec;
 use crate::error::{Error, Result};
 use crate::lake_file::{LakeFile, check_schema, extension};
 use crate::layout::GroupKind;
@@ -442,6 +444,28 @@ impl Outputs<'_> {
     }
 }
 
+/// The order lake files declare (Parquet's `sorting_columns`, which readers
+/// use to skip a sort): the table's `sort_by`, when every key is a leaf
+/// column of its own; `None` when unsorted.
+fn sorting_columns(schema: &SchemaRef, sort_by: &[SortSpec]) -> Option<Vec<SortingColumn>> {
+    if sort_by.is_empty() {
+        return None;
+    }
+    let leaves = ArrowSchemaConverter::new().convert(schema).ok()?;
+    sort_by
+        .iter()
+        .map(|s| {
+            let idx = (0..leaves.num_columns())
+                .find(|&i| leaves.column(i).path().parts() == std::slice::from_ref(&s.column))?;
+            Some(SortingColumn {
+                column_idx: i32::try_from(idx).ok()?,
+                descending: s.descending,
+                nulls_first: s.nulls_first,
+            })
+        })
+        .collect()
+}
+
 /// The table and partition of a group's staging files, which must all be
 /// of one.
 fn one_partition(group_uri: &str, files: &[DataFile]) -> Result<(Option<String>, String)> {
@@ -585,6 +609,7 @@ pub async fn compact(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
             // pages stay small beside the target (1 MiB, the default, at
             // 64 MiB and above).
             .set_data_page_size_limit((file_size / 64).clamp(8 * 1024, 1024 * 1024) as usize)
+            .set_sorting_columns(sorting_columns(&schema, &spec.sort_by))
             .build(),
     };
     let written = out
