@@ -421,20 +421,12 @@ impl Outputs<'_> {
             Ok(None)
         }
         .await;
-        match result {
-            Ok(None) => {}
-            Ok(Some(over)) => {
-                if let Some(w) = current.take() {
-                    w.abort().await;
-                }
-                return Ok(Err(over));
+        if !matches!(result, Ok(None)) {
+            // Failed, or outgrew its cap: the file being written goes.
+            if let Some(w) = current.take() {
+                w.abort().await;
             }
-            Err(e) => {
-                if let Some(w) = current.take() {
-                    w.abort().await;
-                }
-                return Err(e);
-            }
+            return result.map(|over| Err(over.expect("not Ok(None)")));
         }
         if let Some(w) = current.take() {
             // Fewer rows than the manifests promised: finish() refuses to publish.
