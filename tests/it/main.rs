@@ -21,6 +21,8 @@ mod partitions;
 mod pipeline;
 /// RDS / Aurora snapshot exports as a source.
 mod rds;
+/// Database column types restored from RDS exports' type mappings.
+mod restore;
 /// The S3 store and the pipeline against a real S3 server (moto) on loopback.
 mod s3;
 /// NDJSON and CSV files as a source.

@@ -20,7 +20,7 @@ use crate::common::{Scenario, assert_same_rows, read_parquet_tree, sorted_by};
 const PG_TASK: &str = "appdb-export-20240601";
 const MYSQL_TASK: &str = "shop-export-20240601";
 
-fn write(path: &str, batch: &RecordBatch) {
+pub(crate) fn write(path: &str, batch: &RecordBatch) {
     std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
     let props = WriterProperties::builder()
         .set_compression(Compression::GZIP(GzipLevel::default()))
@@ -35,12 +35,12 @@ fn write(path: &str, batch: &RecordBatch) {
     w.close().unwrap();
 }
 
-fn put(path: &str, text: &str) {
+pub(crate) fn put(path: &str, text: &str) {
     std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
 }
 
-fn part(n: u32) -> String {
+pub(crate) fn part(n: u32) -> String {
     format!("part-{n:05}-7a1c6b1e-2f43-4e7a-9d55-0c6a3c1b2d4e-c000.gz.parquet")
 }
 
@@ -130,7 +130,7 @@ fn mysql_orders(from: i64, to: i64) -> RecordBatch {
     .unwrap()
 }
 
-fn export_info(task: &str, status: &str) -> String {
+pub(crate) fn export_info(task: &str, status: &str) -> String {
     serde_json::json!({
         "exportTaskIdentifier": task,
         "sourceArn": format!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:{task}"),

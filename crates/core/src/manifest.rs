@@ -168,6 +168,10 @@ pub struct RdsDetails {
     pub warnings: Vec<String>,
     /// Parquet files under its folder that belong to no completed table.
     pub unlisted_files: usize,
+    /// The lake type decided for each column whose database type is
+    /// restored, kept (with why) or pinned, by table and column.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub types: crate::restore::RestoredTypes,
 }
 
 /// A table an RDS export did not complete.

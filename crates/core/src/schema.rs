@@ -8,13 +8,13 @@
 //! column and both files. The planner decides each table's [`TableSchema`]
 //! once (step 1.1) and every staging worker [`conform`]s its batches to it, so
 //! all staging and lake files of a table share one schema. Every column is
-//! written as nullable.
+//! written as nullable. A column whose database type step 0 restored
+//! ([`crate::restore`]) is planned in that type and converted exactly.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
-use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
@@ -290,20 +290,16 @@ pub fn conform(
             ),
         });
     }
-    let options = CastOptions {
-        safe: false,
-        ..Default::default()
-    };
     let columns = schema
         .fields()
         .iter()
         .map(|f| match batch.column_by_name(f.name()) {
             None => Ok(new_null_array(f.data_type(), batch.num_rows())),
             Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => cast_with_options(c, f.data_type(), &options).map_err(|e| Error::Schema {
+            Some(c) => crate::restore::convert(c, f.data_type()).map_err(|e| Error::Schema {
                 table: table.to_string(),
                 message: format!(
-                    "column {:?} of {uri}: {} does not widen to {}: {e}",
+                    "column {:?} of {uri}: {} does not convert to {}: {e}",
                     f.name(),
                     c.data_type(),
                     f.data_type()

@@ -120,7 +120,9 @@ mod tests {
         assert_eq!(
             job.source,
             Source::RdsExport {
-                uri: "s3://exports-bucket/rds/mydb-2026-11-20/".into()
+                uri: "s3://exports-bucket/rds/mydb-2026-11-20/".into(),
+                restore_types: true,
+                types: Default::default(),
             }
         );
         assert_eq!(job.staging, "s3://work/staging/mydb-2026-11-20");

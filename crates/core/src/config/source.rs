@@ -5,7 +5,7 @@
 //! ```json
 //! {"manifest": "s3://…/manifest-summary.json"}
 //! {"files": "s3://…/", "format": "csv", "table": "db/schema/t", "schema": [{"name": "id", "type": "int64"}]}
-//! {"rds_export": "s3://…/<export task>/"}
+//! {"rds_export": "s3://…/<export task>/", "restore_types": true, "types": {"appdb/public/orders.amount": "decimal(20,4)"}}
 //! {"dynamodb_export": "s3://…/AWSDynamoDB/<ExportId>/", "table": "db/schema/t", "types": {"total": "string"}}
 //! ```
 //!
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::table::check_table_key;
-use super::types::{AttrTypes, ColumnSpec, given_schema};
+use super::types::{AttrType, AttrTypes, ColumnSpec, given_schema, parse_type};
 
 /// Where the snapshot comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,12 @@ pub enum Source {
     RdsExport {
         /// The folder's URI (the one holding `export_info_<task>.json`).
         uri: String,
+        /// Whether the database's column types are restored from the
+        /// export's type mappings ([`crate::restore`]); on by default.
+        restore_types: bool,
+        /// Column types pinned by `<db>/<schema>/<table>.<column>`, winning
+        /// over the mappings.
+        types: BTreeMap<String, String>,
     },
     /// A DynamoDB export in DynamoDB JSON.
     DynamodbExport {
@@ -66,7 +72,7 @@ impl Source {
         match self {
             Source::Manifest { uri }
             | Source::Files { uri, .. }
-            | Source::RdsExport { uri }
+            | Source::RdsExport { uri, .. }
             | Source::DynamodbExport { uri, .. } => uri,
         }
     }
@@ -166,11 +172,17 @@ pub struct SourceFields {
     /// `table` names its lake table; without it the lake has no table level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamodb_export: Option<String>,
-    /// For `dynamodb_export`: column types pinned by attribute name
-    /// (`string`, `decimal(p,s)`, `binary`, `bool`, `string_set`,
-    /// `decimal_set(p,s)`, `binary_set`) instead of the inferred ones.
+    /// For `rds_export`: whether the database's column types are restored
+    /// from the export's type mappings (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_types: Option<bool>,
+    /// Column types pinned instead of the inferred or restored ones. For
+    /// `dynamodb_export`, by attribute name (`string`, `decimal(p,s)`,
+    /// `binary`, `bool`, `string_set`, `decimal_set(p,s)`, `binary_set`);
+    /// for `rds_export`, by `<db>/<schema>/<table>.<column>`, in the types
+    /// of `source.schema`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub types: AttrTypes,
+    pub types: BTreeMap<String, String>,
     /// For `ndjson` and `csv` files: the columns, in file order, instead of a
     /// schema inferred from a sample of the files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,8 +218,11 @@ impl TryFrom<SourceFields> for Source {
         if let Some(columns) = &f.schema {
             given_schema(columns)?;
         }
-        if f.dynamodb_export.is_none() && !f.types.is_empty() {
-            return Err("`types` goes with `dynamodb_export` only".into());
+        if f.dynamodb_export.is_none() && f.rds_export.is_none() && !f.types.is_empty() {
+            return Err("`types` goes with `dynamodb_export` or `rds_export` only".into());
+        }
+        if f.rds_export.is_none() && f.restore_types.is_some() {
+            return Err("`restore_types` goes with `rds_export` only".into());
         }
         if let Some(t) = &f.table {
             check_table_key(t).map_err(|m| format!("table: {m}"))?;
@@ -222,12 +237,29 @@ impl TryFrom<SourceFields> for Source {
                 schema: f.schema,
             }
         } else if let Some(uri) = f.rds_export {
-            Source::RdsExport { uri }
+            for (key, t) in &f.types {
+                check_column_key(key).map_err(|m| format!("types: {m}"))?;
+                parse_type(t).map_err(|m| format!("types.{key}: {m}"))?;
+            }
+            Source::RdsExport {
+                uri,
+                restore_types: f.restore_types.unwrap_or(true),
+                types: f.types,
+            }
         } else {
+            let types = f
+                .types
+                .into_iter()
+                .map(|(name, t)| {
+                    AttrType::try_from(t)
+                        .map(|t| (name.clone(), t))
+                        .map_err(|m| format!("types.{name}: {m}"))
+                })
+                .collect::<Result<AttrTypes, String>>()?;
             Source::DynamodbExport {
                 uri: f.dynamodb_export.unwrap_or_default(),
                 table: f.table,
-                types: f.types,
+                types,
             }
         })
     }
@@ -252,18 +284,38 @@ impl From<Source> for SourceFields {
                 schema,
                 ..Default::default()
             },
-            Source::RdsExport { uri } => SourceFields {
+            Source::RdsExport {
+                uri,
+                restore_types,
+                types,
+            } => SourceFields {
                 rds_export: Some(uri),
+                restore_types: (!restore_types).then_some(false),
+                types,
                 ..Default::default()
             },
             Source::DynamodbExport { uri, table, types } => SourceFields {
                 dynamodb_export: Some(uri),
                 table,
-                types,
+                types: types
+                    .into_iter()
+                    .map(|(name, t)| (name, t.into()))
+                    .collect(),
                 ..Default::default()
             },
         }
     }
+}
+
+/// Checks a pinned column's key: `<db>/<schema>/<table>.<column>`.
+fn check_column_key(key: &str) -> Result<(), String> {
+    let bad = || format!("{key:?} does not name a column: write <db>/<schema>/<table>.<column>");
+    let (head, last) = key.rsplit_once('/').ok_or_else(bad)?;
+    let (table, column) = last.split_once('.').ok_or_else(bad)?;
+    if column.is_empty() {
+        return Err(bad());
+    }
+    check_table_key(&format!("{head}/{table}")).map_err(|m| format!("{key:?}: {m}"))
 }
 
 /// Input file formats.

@@ -38,6 +38,7 @@ use serde_json::Value;
 pub use crate::config::types::AttrType;
 use crate::config::types::{AttrTypes, MAX_PRECISION};
 use crate::error::{Error, Result};
+use crate::exact::{decimal, split_number};
 
 /// A table's columns: attribute name → type, in name order.
 pub type Columns = AttrTypes;
@@ -81,19 +82,6 @@ impl Digits {
         (!self.unfit && precision <= u32::from(MAX_PRECISION))
             .then_some((precision as u8, self.scale as i8))
     }
-}
-
-/// `-12.50` → `(true, "12", "50")`; `None` for exponents, `NaN` or junk.
-fn split_number(n: &str) -> Option<(bool, &str, &str)> {
-    let (neg, digits) = match n.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, n.strip_prefix('+').unwrap_or(n)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let ok = !(int.is_empty() && frac.is_empty())
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit());
-    ok.then_some((neg, int, frac))
 }
 
 /// What one attribute's values looked like across the items seen.
@@ -321,30 +309,6 @@ fn text_of<'a>(v: &'a Value, what: &str) -> std::result::Result<&'a str, String>
         .ok_or_else(|| format!("{what} value {v} is not a string"))
 }
 
-fn decimal(n: &str, scale: i8) -> std::result::Result<i128, String> {
-    let (neg, int, frac) =
-        split_number(n).ok_or_else(|| format!("{n:?} is not a plain decimal number"))?;
-    let scale = scale as usize;
-    if frac.len() > scale {
-        return Err(format!(
-            "{n:?} has more than {scale} digits after the point"
-        ));
-    }
-    let digits = format!("{int}{frac}{}", "0".repeat(scale - frac.len()));
-    let v: i128 = digits
-        .trim_start_matches('0')
-        .parse()
-        .or_else(|e| {
-            if digits.bytes().all(|b| b == b'0') {
-                Ok(0)
-            } else {
-                Err(e)
-            }
-        })
-        .map_err(|_| format!("{n:?} does not fit the column's decimal"))?;
-    Ok(if neg { -v } else { v })
-}
-
 fn binary(v: &Value) -> std::result::Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(text_of(v, "B")?)
@@ -384,9 +348,13 @@ fn append(
     };
     match t {
         AttrType::String => downcast::<StringBuilder>(b).append_value(as_text(tag, v)),
-        AttrType::Decimal { scale, .. } => {
+        AttrType::Decimal { precision, scale } => {
             want("N")?;
-            downcast::<Decimal128Builder>(b).append_value(decimal(text_of(v, "N")?, scale)?)
+            downcast::<Decimal128Builder>(b).append_value(decimal(
+                text_of(v, "N")?,
+                precision,
+                scale,
+            )?)
         }
         AttrType::Binary => {
             want("B")?;
@@ -405,11 +373,12 @@ fn append(
             }
             l.append(true)
         }
-        AttrType::DecimalSet { scale, .. } => {
+        AttrType::DecimalSet { precision, scale } => {
             want("NS")?;
             let l = downcast::<ListBuilder<Decimal128Builder>>(b);
             for x in list(v)? {
-                l.values().append_value(decimal(text_of(&x, "NS")?, scale)?);
+                l.values()
+                    .append_value(decimal(text_of(&x, "NS")?, precision, scale)?);
             }
             l.append(true)
         }

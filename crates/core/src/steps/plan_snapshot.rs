@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::{Run, read_json, write_groups, write_json};
+use crate::config::types::parse_type;
 use crate::config::{DataFormat, GroupSize};
 use crate::error::{Error, Result};
 use crate::grouping::{Count, FileStats, auto_group_size, balanced, best_fit_decreasing};
@@ -23,6 +24,7 @@ use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary};
 use crate::parquet_io::open;
 use crate::read::{dynamodb, text};
+use crate::restore::RestoredTypes;
 use crate::schema::{ResolvedTable, TableSchema, TableSchemas};
 use crate::storage::relative;
 
@@ -132,7 +134,19 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
 async fn resolve_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> {
     let name = |t: &Option<String>| t.clone().unwrap_or_else(|| "*".into());
     match run.job.source.data_format() {
-        DataFormat::Parquet => table_schemas(run, files).await,
+        DataFormat::Parquet => {
+            let mut schemas = table_schemas(run, files).await?;
+            let uri = run.snapshot_manifest();
+            if let Some(rds) = read_summary(&run.store, &uri)
+                .await?
+                .details
+                .snapshot
+                .rds_export
+            {
+                restore_types(&mut schemas, &rds.types)?;
+            }
+            Ok(schemas)
+        }
         DataFormat::Text { format, schema } => {
             let mut tables: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
             for f in files {
@@ -171,6 +185,26 @@ async fn resolve_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> 
                 .collect())
         }
     }
+}
+
+/// The tables' columns in the types step 0 restored ([`crate::restore`]).
+fn restore_types(schemas: &mut TableSchemas, types: &RestoredTypes) -> Result<()> {
+    for (table, columns) in types {
+        let Some(resolved) = schemas.get_mut(table) else {
+            continue;
+        };
+        for c in &mut resolved.columns {
+            if let Some(t) = columns.get(&c.name) {
+                c.data_type = parse_type(&t.lake)
+                    .map_err(|m| Error::Schema {
+                        table: table.clone(),
+                        message: format!("column {:?}: restored type: {m}", c.name),
+                    })?
+                    .to_string();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Footers read at once while deciding schemas.

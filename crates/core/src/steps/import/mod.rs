@@ -33,10 +33,14 @@ use crate::manifest::{
     DataFile, Details, DynamodbDetails, ManifestSummary, SnapshotDetails, read_manifest,
     read_summary, write_manifest,
 };
-use crate::parquet_io::read_footer;
+use crate::parquet_io::{from_pq, read_footer};
 use crate::read::text;
+use crate::restore::Decider;
+use crate::schema::TableSchema;
 use crate::storage::{ObjectMeta, canonical, file_name};
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::file::metadata::ParquetMetaData;
 
 /// Footers read at once.
 const FOOTER_CONCURRENCY: usize = 32;
@@ -64,7 +68,11 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
     };
     let files = match source {
         Source::Manifest { .. } => unreachable!("a manifest source is read above"),
-        Source::RdsExport { uri } => rds_files(run, uri, &mut details).await?,
+        Source::RdsExport {
+            uri,
+            restore_types,
+            types,
+        } => rds_files(run, uri, *restore_types, types, &mut details).await?,
         Source::DynamodbExport { uri, table, types } => {
             let export = dynamodb::read_export(&run.store, uri).await?;
             let columns = dynamodb::columns(&run.store, &export.files, types).await?;
@@ -113,13 +121,26 @@ pub async fn import(run: &Run) -> Result<ManifestSummary> {
     Ok(summary)
 }
 
-/// The files of every table an RDS export completed, with their footers' counts.
-async fn rds_files(run: &Run, root: &str, details: &mut SnapshotDetails) -> Result<Vec<DataFile>> {
+/// The files of every table an RDS export completed, with their footers'
+/// counts; decides every table's restored column types
+/// ([`crate::restore`]) over the footers' statistics, and records them.
+async fn rds_files(
+    run: &Run,
+    root: &str,
+    restore_types: bool,
+    pins: &BTreeMap<String, String>,
+    details: &mut SnapshotDetails,
+) -> Result<Vec<DataFile>> {
     let export = rds::read_export(&run.store, root).await?;
     for s in &export.skipped {
         warn!(export = root, table = %s.target, status = %s.status, warning = %s.warning, "table not exported; skipped");
     }
-    details.rds_export = Some(export.details());
+    let pins = pins_by_table(&export, pins)?;
+    let deciders: BTreeMap<&str, Decider> = export
+        .tables
+        .iter()
+        .map(|t| (t.key.as_str(), Decider::new(&t.mappings)))
+        .collect();
     // One stream over every table's files: footers of many small tables
     // are read as concurrently as those of one big table.
     let files: Vec<(&ObjectMeta, Option<&str>)> = export
@@ -127,7 +148,80 @@ async fn rds_files(run: &Run, root: &str, details: &mut SnapshotDetails) -> Resu
         .iter()
         .flat_map(|t| t.files.iter().map(|m| (m, Some(t.key.as_str()))))
         .collect();
-    with_counts(run, files).await
+    let read = with_counts(run, files, |uri, table, footer, schema| {
+        let decider = &deciders[table.expect("every RDS file has its table")];
+        (decider.evidence(uri, footer, schema), schema.clone())
+    })
+    .await?;
+    let mut rds = export.details();
+    for t in &export.tables {
+        let mut schema = TableSchema::new(&t.key);
+        let mut evidence = Vec::new();
+        for (f, (e, s)) in read
+            .iter()
+            .filter(|(f, _)| f.table.as_deref() == Some(&t.key))
+        {
+            schema.add(s, &f.uri)?;
+            evidence.push(e.clone());
+        }
+        let no_pins = BTreeMap::new();
+        let decided = deciders[t.key.as_str()]
+            .decide(
+                evidence,
+                &schema.schema(),
+                pins.get(t.key.as_str()).unwrap_or(&no_pins),
+                restore_types,
+            )
+            .map_err(|m| Error::Schema {
+                table: t.key.clone(),
+                message: format!("source.types: {m}"),
+            })?;
+        for (column, d) in &decided {
+            if let Some(why) = &d.why {
+                info!(table = %t.key, column, lake = %d.lake, why, "column type not restored from the mapping");
+            }
+        }
+        if !decided.is_empty() {
+            rds.types.insert(t.key.clone(), decided);
+        }
+    }
+    details.rds_export = Some(rds);
+    Ok(read.into_iter().map(|(f, _)| f).collect())
+}
+
+/// The job's `source.types` pins by table, each key matched to one of the
+/// export's tables (`<table>.<column>`).
+fn pins_by_table<'a>(
+    export: &'a rds::Export,
+    pins: &BTreeMap<String, String>,
+) -> Result<BTreeMap<&'a str, BTreeMap<String, String>>> {
+    let mut out: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+    for (key, t) in pins {
+        let table = export
+            .tables
+            .iter()
+            .map(|t| t.key.as_str())
+            .filter(|table| {
+                key.strip_prefix(table)
+                    .is_some_and(|c| c.len() > 1 && c.starts_with('.'))
+            })
+            .max_by_key(|table| table.len())
+            .ok_or_else(|| {
+                Error::Job(format!(
+                    "source.types: {key:?} names no table of the export (its tables: {})",
+                    export
+                        .tables
+                        .iter()
+                        .map(|t| t.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        out.entry(table)
+            .or_default()
+            .insert(key[table.len() + 1..].to_string(), t.clone());
+    }
+    Ok(out)
 }
 
 /// A `files` source.
@@ -154,7 +248,9 @@ async fn folder_files(run: &Run, source: FilesSource<'_>) -> Result<Vec<DataFile
         ));
     }
     if format == InputFormat::Parquet {
-        return with_counts(run, data.iter().map(|m| (m, table)).collect()).await;
+        let files = data.iter().map(|m| (m, table)).collect();
+        let read = with_counts(run, files, |_, _, _, _| ()).await?;
+        return Ok(read.into_iter().map(|(f, ())| f).collect());
     }
     Ok(data
         .into_iter()
@@ -278,21 +374,28 @@ fn is_data_file_of(format: InputFormat, uri: &str) -> bool {
 }
 
 /// The manifest rows of `files` (each with its table), with record counts
-/// from their footers; the footers' schemas are kept for step 1.1.
-async fn with_counts(run: &Run, files: Vec<(&ObjectMeta, Option<&str>)>) -> Result<Vec<DataFile>> {
+/// from their footers, each with what `digest` takes from its footer and
+/// Arrow schema; the schemas are kept for step 1.1.
+async fn with_counts<T: Send>(
+    run: &Run,
+    files: Vec<(&ObjectMeta, Option<&str>)>,
+    digest: impl Fn(&str, Option<&str>, &ParquetMetaData, &SchemaRef) -> T + Sync,
+) -> Result<Vec<(DataFile, T)>> {
+    let digest = &digest;
     futures::stream::iter(files)
         .map(|(m, table)| async move {
             let footer = read_footer(&run.store, &m.uri, m.size).await?;
-            // A footer Arrow cannot map is left for step 1.1 to read and name.
-            if let Ok(meta) = ArrowReaderMetadata::try_new(footer.clone(), Default::default()) {
-                run.keep_footer_schema(&m.uri, meta.schema().clone());
-            }
-            Ok::<_, Error>(DataFile {
+            let meta = ArrowReaderMetadata::try_new(footer.clone(), Default::default())
+                .map_err(|e| from_pq(&m.uri, e))?;
+            run.keep_footer_schema(&m.uri, meta.schema().clone());
+            let digested = digest(&m.uri, table, &footer, meta.schema());
+            let file = DataFile {
                 n_record: Some(footer.file_metadata().num_rows() as u64),
                 etag: m.etag.clone(),
                 table: table.map(str::to_string),
                 ..DataFile::new(m.uri.clone(), m.size)
-            })
+            };
+            Ok::<_, Error>((file, digested))
         })
         .buffered(FOOTER_CONCURRENCY)
         .try_collect()

@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::is_data_file;
 use crate::error::{Error, Result};
 use crate::manifest::{RdsDetails, SkippedTable};
+use crate::restore::OriginalType;
 use crate::storage::{ObjectMeta, StorageRef, file_name, join, relative};
 
 /// What an export task folder holds.
@@ -50,6 +51,15 @@ pub struct ExportedTable {
     pub key: String,
     /// Its Parquet files, sorted by URI.
     pub files: Vec<ObjectMeta>,
+    /// The database's types of its columns (`originalTypeMappings`).
+    pub mappings: Vec<OriginalType>,
+}
+
+/// One `perTableStatus` entry.
+struct TableStatus {
+    status: String,
+    warning: String,
+    mappings: Vec<OriginalType>,
 }
 
 impl Export {
@@ -62,6 +72,7 @@ impl Export {
             skipped: self.skipped.clone(),
             warnings: self.warnings.clone(),
             unlisted_files: self.unlisted,
+            types: Default::default(),
         }
     }
 }
@@ -90,7 +101,12 @@ pub async fn read_export(store: &StorageRef, root: &str) -> Result<Export> {
         unlisted: 0,
     };
     let mut taken = std::collections::BTreeSet::new();
-    for (target, (status, warning)) in statuses {
+    for (target, t) in statuses {
+        let TableStatus {
+            status,
+            warning,
+            mappings,
+        } = t;
         if !target.contains('.') {
             if !warning.is_empty() {
                 export.warnings.push(format!("{target}: {warning}"));
@@ -118,7 +134,12 @@ pub async fn read_export(store: &StorageRef, root: &str) -> Result<Export> {
             .cloned()
             .collect();
         taken.extend(files.iter().map(|m| m.uri.clone()));
-        export.tables.push(ExportedTable { target, key, files });
+        export.tables.push(ExportedTable {
+            target,
+            key,
+            files,
+            mappings,
+        });
     }
     if export.tables.is_empty() {
         return Err(Error::bad_data(
@@ -190,13 +211,13 @@ async fn read_info(
     Ok((info, task))
 }
 
-/// Every export target's status and warning, over the folder's
-/// `export_tables_info_*.json` files (`found`).
+/// Every export target's status, warning and type mappings, over the
+/// folder's `export_tables_info_*.json` files (`found`).
 async fn read_table_statuses(
     store: &StorageRef,
     root: &str,
     found: &[&ObjectMeta],
-) -> Result<std::collections::BTreeMap<String, (String, String)>> {
+) -> Result<std::collections::BTreeMap<String, TableStatus>> {
     if found.is_empty() {
         return Err(Error::bad_data(
             root,
@@ -222,7 +243,15 @@ async fn read_table_statuses(
                 Some(Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
             };
-            statuses.insert(target, (text(e, "status").unwrap_or_default(), warning));
+            let mappings = type_mappings(e);
+            statuses.insert(
+                target,
+                TableStatus {
+                    status: text(e, "status").unwrap_or_default(),
+                    warning,
+                    mappings,
+                },
+            );
         }
     }
     Ok(statuses)
@@ -265,6 +294,26 @@ fn table_folder(
         ));
     }
     Ok((folder, key))
+}
+
+/// A `perTableStatus` entry's `schemaMetadata.originalTypeMappings`
+/// (none when it has none). An entry without a column name is skipped.
+fn type_mappings(entry: &Value) -> Vec<OriginalType> {
+    let list = get(entry, "schemaMetadata")
+        .and_then(|m| get(m, "originalTypeMappings"))
+        .and_then(Value::as_array);
+    list.into_iter()
+        .flatten()
+        .filter_map(|m| {
+            Some(OriginalType {
+                column: text(m, "columnName")?,
+                original_type: text(m, "originalType").unwrap_or_default(),
+                num_precision: get(m, "originalNumPrecision")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0) as u32,
+            })
+        })
+        .collect()
 }
 
 async fn read_json(store: &StorageRef, uri: &str) -> Result<Value> {
@@ -315,6 +364,21 @@ mod tests {
             )
         );
         assert!(table_folder("db..t", none).is_err());
+    }
+
+    #[test]
+    fn type_mappings_are_read_whatever_their_case() {
+        let e = serde_json::json!({"SchemaMetadata": {"originalTypeMappings": [
+            {"columnName": "amount", "originalType": "numeric", "originalNumPrecision": 14,
+             "originalCharMaxLength": 0, "originalDateTimePrecision": 0},
+            {"ColumnName": "at", "OriginalType": "timestamp with time zone"},
+            {"originalType": "text"}
+        ]}});
+        let m = type_mappings(&e);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].column.as_str(), m[0].num_precision), ("amount", 14));
+        assert_eq!(m[1].original_type, "timestamp with time zone");
+        assert!(type_mappings(&serde_json::json!({})).is_empty());
     }
 
     #[test]
