@@ -232,7 +232,7 @@ fn job(s: &Scenario, task: &str, tables: serde_json::Value) -> Job {
 }
 
 /// Every row of the lake's `table`, sorted by `id`, without the hive columns.
-fn lake_rows(s: &Scenario, table: &str, id: &str) -> RecordBatch {
+pub(crate) fn lake_rows(s: &Scenario, table: &str, id: &str) -> RecordBatch {
     let batches: Vec<RecordBatch> = read_parquet_tree(&s.path(&format!("lake/{table}")))
         .into_iter()
         .map(|(_, b)| b)

@@ -18,7 +18,7 @@ use dbsnaplake_core::Job;
 use dbsnaplake_core::manifest::read_summary;
 
 use crate::common::{Scenario, read_parquet_tree, sorted_by};
-use crate::rds::{export_info, part, put, write};
+use crate::rds::{export_info, lake_rows, part, put, write};
 
 const TASK: &str = "appdb-export-20240602";
 
@@ -146,22 +146,18 @@ fn pg_export(s: &Scenario, batches: &[RecordBatch]) {
 }
 
 fn job(s: &Scenario, source: serde_json::Value, tables: serde_json::Value) -> Job {
+    job_of(s, TASK, source, tables)
+}
+
+fn job_of(s: &Scenario, task: &str, source: serde_json::Value, tables: serde_json::Value) -> Job {
     let mut source = source;
-    source["rds_export"] = s.path(&format!("export/{TASK}/")).into();
+    source["rds_export"] = s.path(&format!("export/{task}/")).into();
     Job::from_json(
         &serde_json::json!({"source": source, "staging": s.path("staging"),
                             "datalake": s.path("lake"), "tables": tables})
         .to_string(),
     )
     .unwrap()
-}
-
-fn lake(s: &Scenario, table: &str, id: &str) -> RecordBatch {
-    let batches: Vec<RecordBatch> = read_parquet_tree(&s.path(&format!("lake/{table}")))
-        .into_iter()
-        .map(|(_, b)| b)
-        .collect();
-    sorted_by(&batches, id)
 }
 
 /// Days since 1970 of a `YYYY-MM-DD`, by chrono (not the code under test).
@@ -186,7 +182,7 @@ async fn postgres_text_columns_arrive_in_their_database_types() {
     assert!(v.valid && s.success(), "{v:?}");
     assert_eq!(v.n_record(), 1_200);
 
-    let got = lake(&s, "appdb/public/orders", "order_id");
+    let got = lake_rows(&s, "appdb/public/orders", "order_id");
     let want = sorted_by(&source, "order_id");
     let ty = |c: &str| got.column_by_name(c).unwrap().data_type().clone();
     assert_eq!(ty("amount"), DataType::Decimal128(12, 2));
@@ -365,7 +361,7 @@ async fn restore_types_false_keeps_the_export_and_pins_win() {
         .await
         .unwrap();
     assert!(v.valid, "{v:?}");
-    let got = lake(&s, "appdb/public/orders", "order_id");
+    let got = lake_rows(&s, "appdb/public/orders", "order_id");
     for c in ["amount", "day", "placed_at"] {
         assert_eq!(
             got.column_by_name(c).unwrap().data_type(),
@@ -398,7 +394,7 @@ async fn restore_types_false_keeps_the_export_and_pins_win() {
         .remove("appdb/public/orders.huge");
     let v = s.run(&job(&s, pins, serde_json::json!({}))).await.unwrap();
     assert!(v.valid, "{v:?}");
-    let got = lake(&s, "appdb/public/orders", "order_id");
+    let got = lake_rows(&s, "appdb/public/orders", "order_id");
     assert_eq!(
         got.column_by_name("amount").unwrap().data_type(),
         &DataType::Decimal128(20, 4)
@@ -446,9 +442,11 @@ async fn restore_types_false_keeps_the_export_and_pins_win() {
 
 const MYSQL_TASK: &str = "shop-export-20240602";
 
-#[tokio::test]
-async fn mysql_char_bytes_become_text_and_times_dates_are_typed() {
-    let s = Scenario::new();
+const NAMES: [&str; 4] = ["Zoë", "日本語", "Ørsted", "plain"];
+
+/// A MySQL export of `customers` whose `name` bytes are UTF-8, but for one
+/// value when `bad`; returns its data file.
+fn mysql_export(s: &Scenario, bad: bool) -> String {
     let root = s.path(&format!("export/{MYSQL_TASK}"));
     put(
         &format!("{root}/export_info_{MYSQL_TASK}.json"),
@@ -470,9 +468,8 @@ async fn mysql_char_bytes_become_text_and_times_dates_are_typed() {
             ],
         ),
     );
-    let names = ["Zoë", "日本語", "Ørsted", "plain"];
     let n = 400;
-    let batch = |bad: bool| {
+    let batch = {
         RecordBatch::try_from_iter([
             (
                 "id",
@@ -485,7 +482,7 @@ async fn mysql_char_bytes_become_text_and_times_dates_are_typed() {
                         if bad && i == 7 {
                             vec![0x5a, 0xff, 0x41]
                         } else {
-                            names[i as usize % 4].as_bytes().to_vec()
+                            NAMES[i as usize % 4].as_bytes().to_vec()
                         }
                     })
                 }))),
@@ -534,16 +531,18 @@ async fn mysql_char_bytes_become_text_and_times_dates_are_typed() {
         .unwrap()
     };
     let file = format!("{root}/shop/shop.customers/1/{}", part(0));
-    write(&file, &batch(false));
-    let job = Job::from_json(
-        &serde_json::json!({"source": {"rds_export": root}, "staging": s.path("staging"),
-                            "datalake": s.path("lake")})
-        .to_string(),
-    )
-    .unwrap();
-    let v = s.run(&job).await.unwrap();
+    write(&file, &batch);
+    file
+}
+
+#[tokio::test]
+async fn mysql_char_bytes_become_text_and_times_dates_are_typed() {
+    let s = Scenario::new();
+    mysql_export(&s, false);
+    let no = || serde_json::json!({});
+    let v = s.run(&job_of(&s, MYSQL_TASK, no(), no())).await.unwrap();
     assert!(v.valid, "{v:?}");
-    let got = lake(&s, "shop/shop/customers", "id");
+    let got = lake_rows(&s, "shop/shop/customers", "id");
     let ty = |c: &str| got.column_by_name(c).unwrap().data_type().clone();
     assert_eq!(ty("name"), DataType::Utf8);
     assert_eq!(ty("code"), DataType::Utf8);
@@ -554,7 +553,7 @@ async fn mysql_char_bytes_become_text_and_times_dates_are_typed() {
     assert_eq!(ty("price"), DataType::Decimal128(12, 2));
     let name = crate::common::strings(&got, "name");
     for (i, v) in name.iter().enumerate() {
-        let want = (i % 10 != 9).then(|| names[i % 4].to_string());
+        let want = (i % 10 != 9).then(|| NAMES[i % 4].to_string());
         assert_eq!(v, &want);
     }
     assert_eq!(
@@ -573,26 +572,12 @@ async fn mysql_char_bytes_become_text_and_times_dates_are_typed() {
     );
 
     let s2 = Scenario::new();
-    let root2 = s2.path(&format!("export/{MYSQL_TASK}"));
-    std::fs::create_dir_all(&root2).unwrap();
-    for f in ["export_info", "export_tables_info"] {
-        for e in std::fs::read_dir(&root).unwrap() {
-            let e = e.unwrap();
-            let n = e.file_name().into_string().unwrap();
-            if n.starts_with(f) {
-                std::fs::copy(e.path(), format!("{root2}/{n}")).unwrap();
-            }
-        }
-    }
-    let bad_file = format!("{root2}/shop/shop.customers/1/{}", part(0));
-    write(&bad_file, &batch(true));
-    let job = Job::from_json(
-        &serde_json::json!({"source": {"rds_export": root2}, "staging": s2.path("staging"),
-                            "datalake": s2.path("lake")})
-        .to_string(),
-    )
-    .unwrap();
-    let e = s2.run(&job).await.unwrap_err().to_string();
+    let bad_file = mysql_export(&s2, true);
+    let e = s2
+        .run(&job_of(&s2, MYSQL_TASK, no(), no()))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("\"name\"") && e.contains(&bad_file) && e.contains("is not UTF-8 text"),
         "{e}"
