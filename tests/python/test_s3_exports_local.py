@@ -6,9 +6,7 @@ import gzip
 import io
 import json
 import os
-import socket
 import subprocess
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,9 +16,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from motoserver import CLIENT, moto_server
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("DBSNAPLAKE_BIN", str(ROOT / "target/debug/dbsnaplake"))
-MOTO = os.environ.get("MOTO_SERVER", str(ROOT / ".venv/bin/moto_server"))
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
 TASK = "appdb-pg-export-20240601"
 EXPORT_ID = "01717211538104-5f2a9c1e"
@@ -28,26 +27,11 @@ EXPORT_ID = "01717211538104-5f2a9c1e"
 
 @pytest.fixture(scope="module")
 def s3():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.time() < deadline, "moto did not start"
-            time.sleep(0.1)
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
-    client.create_bucket(Bucket="exp")
-    yield client, endpoint
-    moto.terminate()
-    moto.wait()
+    with moto_server() as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint, **CLIENT)
+        client.create_bucket(Bucket="exp")
+        yield client, endpoint
+
 
 
 def put(client, key, body):

@@ -68,6 +68,7 @@ class Stack:
             "PATH": os.environ.get("PATH", ""),
             **CREDENTIALS,
             "DBSNAPLAKE_ENDPOINT_URL": self.s3_endpoint,
+            "AWS_ENDPOINT_URL_GLUE": self.s3_endpoint,
             "RUST_LOG": "warn",
         }
         functions = {
@@ -88,6 +89,7 @@ class Stack:
                   aws_access_key_id="testing", aws_secret_access_key="testing")
         self.s3 = boto3.client("s3", **kw)
         self.sfn = boto3.client("stepfunctions", **kw)
+        self.glue = boto3.client("glue", **{**kw, "endpoint_url": self.s3_endpoint})
         for bucket in ("snapshot", "work"):
             self.s3.create_bucket(Bucket=bucket)
         definition = ASL
@@ -196,11 +198,25 @@ def test_the_state_machine_builds_the_same_lake_as_the_cli(stack, reference):
     assert out["valid"] is True and out["n_record"] == 2 * 24000, out
     assert_same_lake(stack, "sfn", reference)
     calls = {k: v - before.get(k, 0) for k, v in stack.calls().items()}
-    assert calls["planner"] == calls["partition-planner"] == calls["validator"] == 1, calls
+    assert calls["planner"] == calls["partition-planner"] == 1, calls
+    assert calls["validator"] == 2, "Validate, then Register (a pass-through without a catalog)"
     n_group = json.loads(stack.s3.get_object(
         Bucket="work", Key="sfn/staging/manifests/snapshot-file-groups/plan.json")["Body"].read())["n_group"]
     assert n_group > 1 and calls["staging-worker"] == n_group, (n_group, calls)
     assert calls["compaction-worker"] > 1, calls
+
+
+def test_the_register_state_catalogues_the_validated_lake(stack, reference):
+    catalog = {"type": "glue", "database": "sfn_lake", "partitions": "register"}
+    d = stack.execute(job("glue", catalog=catalog), "sfn-glue")
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    assert_same_lake(stack, "glue", reference)
+    t = stack.glue.get_table(DatabaseName="sfn_lake", Name="orders")["Table"]
+    assert t["StorageDescriptor"]["Location"] == "s3://work/glue/lake/mydb/public/orders/"
+    assert t["Parameters"]["recordCount"] == "24000"
+    years = {p.split("/")[3] for p in reference if p.startswith("mydb/public/orders/")}
+    got = stack.glue.get_partitions(DatabaseName="sfn_lake", TableName="orders")["Partitions"]
+    assert sorted(f"year={p['Values'][0]}" for p in got) == sorted(years)
 
 
 def test_a_transient_worker_failure_is_retried(stack, reference):

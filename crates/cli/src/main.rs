@@ -59,6 +59,19 @@ struct Cli {
     command: Command,
 }
 
+/// What `register` did, a line each.
+fn print_registered(r: &dbsnaplake_core::catalog::Registered) {
+    println!("Glue database {}", r.database);
+    match r.tables_written.as_slice() {
+        [] => println!("  tables already registered as they are: nothing written"),
+        t => println!("  tables written: {}", t.join(", ")),
+    }
+    println!(
+        "  partitions added: {}, removed (older snapshot): {}",
+        r.partitions_added, r.partitions_removed
+    );
+}
+
 #[derive(clap::Args)]
 struct JobArg {
     /// The job file (JSON): source, staging, datalake, tables, sizes, output.
@@ -111,6 +124,11 @@ enum Command {
     },
     /// Step 3: validate the lake against the snapshot; write _SUCCESS when it matches.
     Validate {
+        #[command(flatten)]
+        job: JobArg,
+    },
+    /// Step 4: register the validated lake in the job's catalog (Glue): its tables, partitions and history.
+    Register {
         #[command(flatten)]
         job: JobArg,
     },
@@ -302,6 +320,11 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             run.job.concurrency.get_or_insert(workers);
             let started = Instant::now();
             let result = run_all(&run, workers, &Bars(Default::default())).await?;
+            if let Some(c) = &run.job.catalog
+                && !json
+            {
+                println!("registered in the Glue database {}", c.database);
+            }
             if json {
                 print_json(&result);
             } else {
@@ -338,6 +361,14 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             let run = run_of(&job, s3).await?;
             let result = steps::validate::validate(&run).await?;
             print_summary(&result, 0.0, run.job.source.uri());
+            Ok(())
+        }
+        Command::Register { job } => {
+            let run = run_of(&job, s3).await?;
+            match dbsnaplake_core::catalog::register(&run).await? {
+                None => println!("the job names no catalog: nothing to register"),
+                Some(r) => print_registered(&r),
+            }
             Ok(())
         }
         Command::Clean { job } => {

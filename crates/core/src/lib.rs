@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod catalog;
 pub mod checksum;
 pub mod config;
 pub mod delta;

@@ -396,6 +396,22 @@ pub fn convert(array: &ArrayRef, to: &DataType) -> std::result::Result<ArrayRef,
         }
         (Utf8, Timestamp(..)) if micros => from_text(array.as_string::<i32>(), to),
         (LargeUtf8, Timestamp(..)) if micros => from_text(array.as_string::<i64>(), to),
+        (Timestamp(TimeUnit::Nanosecond, _), Timestamp(TimeUnit::Microsecond, tz)) => {
+            let ns = array.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+            let us: PrimitiveArray<TimestampMicrosecondType> = ns
+                .iter()
+                .map(|v| {
+                    v.map(|v| match v % 1000 {
+                        0 => Ok(v / 1000),
+                        _ => Err(format!(
+                            "{v} ns has digits below the microsecond, which Athena would lose"
+                        )),
+                    })
+                    .transpose()
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            Ok(Arc::new(us.with_timezone_opt(tz.clone())))
+        }
         (Binary, Utf8) => utf8(array.as_binary::<i32>()),
         (LargeBinary, Utf8) => utf8(array.as_binary::<i64>()),
         _ => cast_with_options(

@@ -81,6 +81,10 @@ pub struct StepInput {
     /// For workers: the URI of the group's `manifest-summary-<n>.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// For the validator: register the validated lake in the job's catalog
+    /// (the `Register` state) instead of validating.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub register: bool,
 }
 
 impl StepInput {

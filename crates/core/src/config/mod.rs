@@ -28,6 +28,7 @@ use sha2::Digest;
 
 use crate::error::{Error, Result};
 
+pub mod catalog;
 pub mod output;
 pub mod s3;
 pub mod source;
@@ -36,6 +37,7 @@ pub mod transform;
 pub mod types;
 pub mod uri;
 
+pub use catalog::{AthenaTypes, Catalog, Partitions};
 pub use output::{Compression, Output, OutputFormat};
 pub use s3::{S3Settings, Sse};
 pub use source::{DataFormat, InputFormat, Source};
@@ -85,6 +87,10 @@ pub struct Job {
     /// How to reach S3 (endpoint, addressing, bucket owner, encryption).
     #[serde(default)]
     pub s3: S3Settings,
+    /// Where the lake is registered once it validates (the Glue Data
+    /// Catalog); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<Catalog>,
 }
 
 /// Snapshot file group size.
@@ -219,6 +225,10 @@ impl Job {
                 t.check()
                     .map_err(|m| Error::Job(format!("tables.{key}.transform[{i}]: {m}")))?;
             }
+        }
+        if let Some(c) = &self.catalog {
+            c.check(&self.datalake, self.output.format == OutputFormat::Parquet)
+                .map_err(Error::Job)?;
         }
         Ok(())
     }

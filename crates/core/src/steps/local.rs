@@ -36,7 +36,8 @@ pub struct Quiet;
 
 impl Progress for Quiet {}
 
-/// Runs every step; returns the validation result (an error if invalid).
+/// Runs every step, and registers the validated lake in the job's catalog
+/// (if it names one); returns the validation result (an error if invalid).
 pub async fn run_all(run: &Run, workers: usize, progress: &dyn Progress) -> Result<Validation> {
     import::import(run).await?;
     plan_snapshot::plan_snapshot(run).await?;
@@ -57,7 +58,9 @@ pub async fn run_all(run: &Run, workers: usize, progress: &dyn Progress) -> Resu
         progress,
     )
     .await?;
-    validate::validate(run).await
+    let validation = validate::validate(run).await?;
+    crate::catalog::register(run).await?;
+    Ok(validation)
 }
 
 /// Runs one worker per group of `kind`, `workers` at a time, each on its own

@@ -140,6 +140,15 @@ impl Run {
             .flatten()
             .cloned()
             .collect();
+        let mut extra = extra;
+        if self
+            .job
+            .catalog
+            .as_ref()
+            .is_some_and(|c| c.athena_types == crate::config::AthenaTypes::Coerce)
+        {
+            extra.push(Arc::new(crate::catalog::Coerce));
+        }
         Pipeline::new(&self.job.table_spec(table).transform, &extra)
     }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::{Run, read_json, write_groups, write_json};
+use crate::catalog;
 use crate::config::types::parse_type;
 use crate::config::{DataFormat, GroupSize};
 use crate::error::{Error, Result};
@@ -99,7 +100,11 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         let name = (table != "*").then_some(table.as_str());
         run.pipeline(name)
             .schema(&schema)
-            .and_then(|out| check_schema(&run.job.output, &out))
+            .and_then(|out| check_schema(&run.job.output, &out).map(|()| out))
+            .and_then(|out| match &run.job.catalog {
+                Some(c) => catalog::check_schema(c, &out, &run.job.table_spec(name).partition_by),
+                None => Ok(()),
+            })
             .map_err(|message| Error::Schema {
                 table: table.clone(),
                 message,
