@@ -123,6 +123,15 @@ async fn table_commit(
     Ok(lines.iter().map(|l| format!("{l}\n")).collect())
 }
 
+/// Fails, naming the column, when `schema` has a column Delta has no type
+/// for: checked by the planner, before any file is written.
+pub(crate) fn check_schema(schema: &arrow::datatypes::Schema) -> std::result::Result<(), String> {
+    schema
+        .fields()
+        .iter()
+        .try_for_each(|f| delta_field(f).map(drop))
+}
+
 /// The Delta schema of one column.
 fn delta_field(f: &Field) -> std::result::Result<Value, String> {
     Ok(

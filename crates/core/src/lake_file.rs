@@ -37,8 +37,13 @@ pub fn has_footer(uri: &str) -> bool {
     uri.ends_with(".parquet")
 }
 
-/// Refuses a schema the output format cannot hold (CSV has no nested values).
+/// Refuses a schema the output format cannot hold (CSV has no nested values,
+/// Delta no nanosecond timestamps or unsigned 64-bit integers), before any
+/// file is written.
 pub fn check_schema(output: &Output, schema: &SchemaRef) -> std::result::Result<(), String> {
+    if output.format == OutputFormat::Delta {
+        return crate::delta::check_schema(schema);
+    }
     if output.format != OutputFormat::Csv {
         return Ok(());
     }

@@ -299,6 +299,44 @@ pub fn footer_checksum(meta: &ParquetMetaData) -> Option<Checksum> {
         .ok()
 }
 
+/// The Arrow schema of a file's footer as the planner takes it: what the
+/// reader decodes (`schema`), but with INT96 columns (older Spark, Hive and
+/// Impala timestamps, instants in UTC, which Arrow reads as nanoseconds
+/// without a zone) marked UTC, so the lake keeps their meaning.
+pub fn planned_schema(schema: &SchemaRef, footer: &ParquetMetaData) -> SchemaRef {
+    let descr = footer.file_metadata().schema_descr();
+    let int96: Vec<&str> = descr
+        .columns()
+        .iter()
+        .filter(|c| c.physical_type() == parquet::basic::Type::INT96 && c.path().parts().len() == 1)
+        .map(|c| c.name())
+        .collect();
+    if int96.is_empty() {
+        return schema.clone();
+    }
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            arrow::datatypes::DataType::Timestamp(unit, None)
+                if int96.contains(&f.name().as_str()) =>
+            {
+                f.as_ref()
+                    .clone()
+                    .with_data_type(arrow::datatypes::DataType::Timestamp(
+                        *unit,
+                        Some("+00:00".into()),
+                    ))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ))
+}
+
 /// Opens a Parquet file for streaming record batches; with an `etag`, every
 /// read checks the file has not changed since the manifest listed it.
 pub async fn open(

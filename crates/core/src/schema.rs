@@ -73,7 +73,8 @@ pub fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
         } else {
             Float32
         }),
-        (Timestamp(ua, za), Timestamp(ub, zb)) if za == zb => Some(Timestamp(
+        (Date32 | Date64, Date32 | Date64) => Some(Date64),
+        (Timestamp(ua, za), Timestamp(ub, zb)) if same_zone(za, zb) => Some(Timestamp(
             if unit_rank(ua) >= unit_rank(ub) {
                 *ua
             } else {
@@ -90,6 +91,17 @@ pub fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
             (precision <= 38).then_some(Decimal128(precision as u8, scale))
         }
         _ => None,
+    }
+}
+
+/// Whether two timestamp zones are the same: equal, or both UTC however
+/// written (`UTC`, `Etc/UTC`, `+00:00`, `Z`: pandas and Spark write different ones).
+fn same_zone(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    let utc = |z: &str| matches!(z, "UTC" | "Etc/UTC" | "+00:00" | "Z" | "+00");
+    match (a, b) {
+        (Some(a), Some(b)) => a == b || (utc(a) && utc(b)),
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -237,10 +249,16 @@ impl From<StoredTable> for ResolvedTable {
 }
 
 impl ResolvedTable {
-    /// A table of `schema`'s columns.
+    /// A table of `schema`'s columns, in the types a lake holds them
+    /// ([`lake_type`]).
     pub fn of(schema: &Schema) -> Self {
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(lake_type(f.data_type())))
+            .collect();
         ResolvedTable {
-            columns: columns_of(schema.fields().iter().map(AsRef::as_ref)),
+            columns: columns_of(&fields),
             attributes: None,
         }
     }
@@ -254,6 +272,25 @@ impl ResolvedTable {
 /// Every table's resolved schema, by table name (`*` for a snapshot
 /// without tables).
 pub type TableSchemas = BTreeMap<String, ResolvedTable>;
+
+/// The type a lake holds for a source column of type `t`, as every Parquet
+/// reader expects it: nanosecond timestamps in microseconds (Spark and
+/// Athena read no nanoseconds; a value that would lose digits fails its
+/// group, naming it), second timestamps in milliseconds (Parquet has no
+/// second unit: they would be written as plain integers), `date64` as a
+/// date (`date32`). Every other type is kept.
+pub fn lake_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+            DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+        }
+        DataType::Timestamp(TimeUnit::Second, tz) => {
+            DataType::Timestamp(TimeUnit::Millisecond, tz.clone())
+        }
+        DataType::Date64 => DataType::Date32,
+        other => other.clone(),
+    }
+}
 
 /// `batch` (read from `uri`) in the table's `schema`: columns in its order,
 /// widened where the file's type is narrower, null where the file lacks them.
@@ -457,6 +494,29 @@ mod tests {
         assert_eq!(widen(&Null, &Date32), Some(Date32));
         assert_eq!(widen(&Int64, &Utf8), None);
         assert_eq!(widen(&Int64, &Float64), None);
+        assert_eq!(widen(&Date32, &Date64), Some(Date64));
+        let utc = |z: &str| Timestamp(TimeUnit::Nanosecond, Some(z.into()));
+        assert_eq!(widen(&utc("UTC"), &utc("+00:00")), Some(utc("UTC")));
+        assert_eq!(widen(&utc("UTC"), &utc("America/New_York")), None);
+    }
+
+    #[test]
+    fn lakes_hold_timestamps_every_reader_reads() {
+        use DataType::*;
+        let tz = Some(Arc::from("+00:00"));
+        assert_eq!(
+            lake_type(&Timestamp(TimeUnit::Nanosecond, tz.clone())),
+            Timestamp(TimeUnit::Microsecond, tz.clone())
+        );
+        assert_eq!(
+            lake_type(&Timestamp(TimeUnit::Second, None)),
+            Timestamp(TimeUnit::Millisecond, None)
+        );
+        assert_eq!(lake_type(&Date64), Date32);
+        assert_eq!(
+            lake_type(&Timestamp(TimeUnit::Millisecond, tz.clone())),
+            Timestamp(TimeUnit::Millisecond, tz)
+        );
     }
 
     #[test]

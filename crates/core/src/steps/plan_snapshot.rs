@@ -23,7 +23,7 @@ use crate::grouping::{Count, FileStats, auto_group_size, balanced, best_fit_decr
 use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary};
-use crate::parquet_io::open;
+use crate::parquet_io::{open, planned_schema};
 use crate::read::{dynamodb, text};
 use crate::restore::RestoredTypes;
 use crate::schema::{ResolvedTable, TableSchema, TableSchemas};
@@ -225,7 +225,7 @@ async fn table_schemas(run: &Run, files: &[DataFile]) -> Result<TableSchemas> {
             }
             // Read as staging will (a file changed since the manifest fails here).
             let builder = open(&run.store, &f.uri, f.size, f.etag.as_deref()).await?;
-            Ok::<_, Error>(builder.schema().clone())
+            Ok::<_, Error>(planned_schema(builder.schema(), builder.metadata()))
         })
         .buffered(FOOTERS_AT_ONCE)
         .try_collect()

@@ -33,7 +33,7 @@ use crate::manifest::{
     DataFile, Details, DynamodbDetails, ManifestSummary, SnapshotDetails, read_manifest,
     read_summary, write_manifest,
 };
-use crate::parquet_io::{from_pq, read_footer};
+use crate::parquet_io::{from_pq, planned_schema, read_footer};
 use crate::read::text;
 use crate::restore::Decider;
 use crate::schema::TableSchema;
@@ -387,8 +387,9 @@ async fn with_counts<T: Send>(
             let footer = read_footer(&run.store, &m.uri, m.size).await?;
             let meta = ArrowReaderMetadata::try_new(footer.clone(), Default::default())
                 .map_err(|e| from_pq(&m.uri, e))?;
-            run.keep_footer_schema(&m.uri, meta.schema().clone());
-            let digested = digest(&m.uri, table, &footer, meta.schema());
+            let schema = planned_schema(meta.schema(), &footer);
+            run.keep_footer_schema(&m.uri, schema.clone());
+            let digested = digest(&m.uri, table, &footer, &schema);
             let file = DataFile {
                 n_record: Some(footer.file_metadata().num_rows() as u64),
                 etag: m.etag.clone(),
