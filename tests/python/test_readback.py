@@ -226,3 +226,61 @@ def test_delta_output_reads_back_in_deltalake(tmp_path):
     cli("run", "--job", str(tmp_path / "job.json"))
     assert log.read_bytes() == before
     assert not (lake / "mydb/public/orders/_delta_log/00000000000000000001.json").exists()
+
+
+def test_deltalake_deletes_and_updates_rows_under_hostile_partition_values(tmp_path):
+    from deltalake import DeltaTable
+
+    spec = {"tables": {"*": {"partition_by": [{"name": "region", "from": "region", "fn": "value"}]}},
+            "output": {"format": "delta"}}
+    lake = make_lake(tmp_path, [], rows=6_000, extra=spec)
+    src = source(tmp_path).to_pylist()
+    log = (lake / "_delta_log/00000000000000000000.json").read_text().splitlines()
+    adds = [json.loads(line)["add"] for line in log if '"add"' in line]
+    stats = json.loads(adds[0]["stats"])
+    assert stats["numRecords"] > 0 and "order_id" in stats["minValues"] and "order_id" in stats["nullCount"]
+    assert all(s["minValues"]["order_id"] <= s["maxValues"]["order_id"]
+               for s in (json.loads(a["stats"]) for a in adds))
+    dt = DeltaTable(str(lake))
+    for region in ["a=b", "100%", "東京", "eu/west"]:
+        n = sum(1 for r in src if r["region"] == region)
+        assert n > 0, region
+        before = dt.to_pyarrow_table().num_rows
+        dt.delete(f"region = '{region}'")
+        dt = DeltaTable(str(lake))
+        after = dt.to_pyarrow_table()
+        assert after.num_rows == before - n, region
+        assert region not in after["region"].to_pylist()
+    dt.update(updates={"customer_id": "0"}, predicate="region = 'São Paulo'")
+    dt = DeltaTable(str(lake))
+    got = dt.to_pyarrow_table().to_pylist()
+    kept = [r for r in src if r["region"] not in ("a=b", "100%", "東京", "eu/west")]
+    assert len(got) == len(kept), "update duplicates no row"
+    assert all(r["customer_id"] == 0 for r in got if r["region"] == "São Paulo")
+    assert sorted(r["order_id"] for r in got) == sorted(r["order_id"] for r in kept)
+
+
+def test_deltalake_changes_rows_of_partitions_named_with_uri_sub_delimiters(tmp_path):
+    """`+ $ & , ; @` stay as they are in folder names; the log must name the same paths delta-rs
+    would, or its removes match no add (rows reported deleted stay, updates duplicate rows)."""
+    from deltalake import DeltaTable
+
+    regions = ["a+b", "x$y&z", "k,v;w@q", "plain"]
+    (tmp_path / "src").mkdir()
+    pq.write_table(pa.table({"id": pa.array(range(400), pa.int64()),
+                             "region": [regions[i % 4] for i in range(400)],
+                             "n": pa.array([i % 7 for i in range(400)], pa.int64())}),
+                   tmp_path / "src/part.parquet")
+    job = {"source": {"files": str(tmp_path / "src")}, "staging": str(tmp_path / "st"),
+           "datalake": str(tmp_path / "lake"), "output": {"format": "delta"},
+           "tables": {"*": {"partition_by": [{"name": "region", "from": "region", "fn": "value"}]}}}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    cli("run", "--job", str(tmp_path / "job.json"))
+    lake = str(tmp_path / "lake")
+    assert (tmp_path / "lake/region=a+b").is_dir()
+    DeltaTable(lake).delete("region = 'a+b'")
+    DeltaTable(lake).update(updates={"n": "100"}, predicate="region = 'k,v;w@q'")
+    got = DeltaTable(lake).to_pyarrow_table().to_pylist()
+    assert sorted(r["id"] for r in got) == [i for i in range(400) if i % 4 != 0]
+    assert all(r["n"] == 100 for r in got if r["region"] == "k,v;w@q")
+    assert sum(1 for r in got if r["region"] == "x$y&z") == 100

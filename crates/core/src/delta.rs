@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -104,7 +105,13 @@ async fn table_commit(
                             "schemaString": schema, "partitionColumns": partition_columns,
                             "configuration": {}, "createdTime": now}}),
     ];
-    for f in files {
+    // Every file's footer, for its stats (read a few at once).
+    let footers: Vec<_> = futures::stream::iter(files.iter())
+        .map(|f| read_footer(&run.store, &f.uri, f.size))
+        .buffered(16)
+        .try_collect()
+        .await?;
+    for (f, footer) in files.iter().zip(&footers) {
         let rel = relative(root, &f.uri).ok_or_else(|| {
             Error::Internal(format!("{}: a lake file outside its table {root}", f.uri))
         })?;
@@ -113,7 +120,8 @@ async fn table_commit(
                 .ok_or_else(|| schema_error(format!("{}: unreadable partition path", f.uri)))?
                 .into_iter()
                 .collect();
-        let stats = json!({"numRecords": f.n_record.unwrap_or(0)}).to_string();
+        let stats = file_stats(footer, &arrow, f.n_record.unwrap_or(0))
+            .map_err(|e| Error::parquet(&f.uri, e))?;
         lines.push(
             json!({"add": {"path": encode_path(rel), "partitionValues": values,
                                   "size": f.size, "modificationTime": now, "dataChange": true,
@@ -121,6 +129,91 @@ async fn table_commit(
         );
     }
     Ok(lines.iter().map(|l| format!("{l}\n")).collect())
+}
+
+/// The `stats` of an add action: `numRecords`, and from the file's footer
+/// each column's `nullCount` and, for the types whose Delta bounds are
+/// exact (integers, decimals, strings, dates), `minValues` / `maxValues`,
+/// so engines can skip the file. A column whose row groups lack
+/// statistics is left out (no bound is better than a wrong one);
+/// timestamps and floats too (Delta's millisecond bounds and NaN).
+fn file_stats(
+    footer: &parquet::file::metadata::ParquetMetaData,
+    schema: &arrow::datatypes::Schema,
+    n_record: u64,
+) -> std::result::Result<String, parquet::errors::ParquetError> {
+    use arrow::array::Array;
+    use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+    let descr = footer.file_metadata().schema_descr();
+    let groups = footer.row_groups();
+    let (mut mins, mut maxes, mut nulls) = (Vec::new(), Vec::new(), Vec::new());
+    for field in schema.fields() {
+        let name = serde_json::to_string(field.name()).expect("a string serializes");
+        let conv = StatisticsConverter::try_new(field.name(), schema, descr)?;
+        let null_counts = conv.row_group_null_counts(groups.iter())?;
+        if null_counts.null_count() == 0 {
+            nulls.push(format!(
+                "{name}:{}",
+                null_counts.values().iter().sum::<u64>()
+            ));
+        }
+        let bounded = matches!(
+            field.data_type(),
+            DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::Decimal128(..)
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Date32
+        );
+        if !bounded || null_counts.null_count() != 0 {
+            continue;
+        }
+        // A row group without a bound must hold nulls only.
+        let rows: Vec<u64> = groups.iter().map(|g| g.num_rows() as u64).collect();
+        let (lo, hi) = (
+            conv.row_group_mins(groups.iter())?,
+            conv.row_group_maxes(groups.iter())?,
+        );
+        let complete = (0..groups.len())
+            .all(|i| (lo.is_valid(i) && hi.is_valid(i)) || null_counts.value(i) == rows[i]);
+        if !complete {
+            continue;
+        }
+        let pick = |a: &arrow::array::ArrayRef, descending: bool| {
+            let order = arrow::compute::SortOptions {
+                descending,
+                nulls_first: false,
+            };
+            let idx = arrow::compute::sort_to_indices(a, Some(order), Some(1)).ok()?;
+            let i = idx.values().first().copied()? as usize;
+            a.is_valid(i).then(|| json_value(a, i))
+        };
+        if let (Some(min), Some(max)) = (pick(&lo, false), pick(&hi, true)) {
+            mins.push(format!("{name}:{min}"));
+            maxes.push(format!("{name}:{max}"));
+        }
+    }
+    Ok(format!(
+        "{{\"numRecords\":{n_record},\"minValues\":{{{}}},\"maxValues\":{{{}}},\"nullCount\":{{{}}}}}",
+        mins.join(","),
+        maxes.join(","),
+        nulls.join(",")
+    ))
+}
+
+/// Value `i` of `a` as JSON text: numbers (decimals exactly, as written),
+/// strings and dates quoted.
+fn json_value(a: &arrow::array::ArrayRef, i: usize) -> String {
+    let text = arrow::util::display::array_value_to_string(a, i).unwrap_or_default();
+    match a.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Date32 => {
+            serde_json::to_string(&text).expect("a string serializes")
+        }
+        _ => text,
+    }
 }
 
 /// Fails, naming the column, when `schema` has a column Delta has no type
@@ -177,16 +270,20 @@ fn delta_type(name: &str, t: &DataType) -> std::result::Result<Value, String> {
     }
 }
 
-/// A relative path as a Delta log `path`: a URI reference, so every byte
-/// but unreserved ones, `/` and `=` is percent-encoded (our folder names
-/// already hold `%XX` escapes, which become `%25XX`).
+/// A relative path as a Delta log `path`, encoded exactly as delta-rs
+/// encodes one (and decodes it back to the folder, byte for byte): control
+/// bytes, non-ASCII bytes, space, backtick and `\ { ^ } % ] " > [ < # | * ?` are
+/// percent-encoded, everything else (`+ $ & , ; @ = : ~ ! ' ( )`) stays as
+/// it is. Log replay matches a remove to its add by this string, so a
+/// `delete` or `update` by delta-rs or Spark removes the files we added.
+/// Our folder names already hold `%XX` escapes, which become `%25XX`.
 fn encode_path(rel: &str) -> String {
     let mut out = String::with_capacity(rel.len());
     for b in rel.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/=".contains(&b) {
-            out.push(b as char);
-        } else {
+        if !(0x20..0x7F).contains(&b) || b" \\{^}%`]\"><[#|*?".contains(&b) {
             out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
         }
     }
     out
@@ -201,6 +298,10 @@ mod tests {
         assert_eq!(
             encode_path("region=eu%2Fwest/x y-0.parquet"),
             "region=eu%252Fwest/x%20y-0.parquet"
+        );
+        assert_eq!(
+            encode_path("k=a+b$&,;@:~!'()/é#?.parquet"),
+            "k=a+b$&,;@:~!'()/%C3%A9%23%3F.parquet"
         );
         assert_eq!(
             delta_type("t", &DataType::Timestamp(TimeUnit::Microsecond, None)).unwrap(),
