@@ -20,7 +20,7 @@
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, new_null_array};
+use arrow::array::{AsArray, RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
@@ -142,12 +142,90 @@ pub fn infer(format: InputFormat, table: &str, samples: &[(String, Vec<u8>)]) ->
         ),
     })?;
     // Every column may be null: a later file may lack what the sample had.
-    let fields: Vec<Field> = merged
+    let mut fields: Vec<Field> = merged
         .fields()
         .iter()
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
+    if format == InputFormat::Csv {
+        for f in &mut fields {
+            if let Some(t) = exact_csv_type(f, samples) {
+                *f = f.clone().with_data_type(t);
+            }
+        }
+    }
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// A CSV column's type from its sampled text where Arrow's inference would
+/// lose what the text says: numbers that are all plain decimals stay exact
+/// (`decimal(p,s)`, not float64), timestamps that all carry `Z` or an
+/// offset are instants (in UTC, not local times).
+fn exact_csv_type(f: &Field, samples: &[(String, Vec<u8>)]) -> Option<DataType> {
+    let candidate = matches!(
+        f.data_type(),
+        DataType::Float64 | DataType::Timestamp(_, None)
+    );
+    if !candidate {
+        return None;
+    }
+    let mut values: Vec<String> = Vec::new();
+    for (_, text) in samples {
+        let (names, _) = arrow::csv::reader::Format::default()
+            .with_header(true)
+            .infer_schema(std::io::Cursor::new(text), Some(0))
+            .ok()?;
+        let schema = Schema::new(
+            names
+                .fields()
+                .iter()
+                .map(|n| Field::new(n.name(), DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        );
+        let Ok(i) = schema.index_of(f.name()) else {
+            continue;
+        };
+        let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
+            .with_header(true)
+            .build(std::io::Cursor::new(text))
+            .ok()?;
+        for batch in reader {
+            let batch = batch.ok()?;
+            let col = batch.column(i).as_string::<i32>();
+            values.extend(
+                col.iter()
+                    .flatten()
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    if values.is_empty() {
+        return None;
+    }
+    match f.data_type() {
+        DataType::Float64 => {
+            let (mut int, mut scale) = (0usize, 0usize);
+            for v in &values {
+                let (_, i, frac) = crate::exact::split_number(v)?;
+                int = int.max(i.trim_start_matches('0').len());
+                scale = scale.max(frac.len());
+            }
+            let precision = (int + scale).max(1);
+            (scale > 0 && precision <= 38)
+                .then(|| DataType::Decimal128(precision as u8, scale as i8))
+        }
+        DataType::Timestamp(unit, None) => {
+            let zoned = |v: &str| {
+                v.ends_with('Z') || v.get(19..).is_some_and(|tail| tail.contains(['+', '-']))
+            };
+            values
+                .iter()
+                .all(|v| zoned(v))
+                .then(|| DataType::Timestamp(*unit, Some("+00:00".into())))
+        }
+        _ => None,
+    }
 }
 
 /// A table's schema for its text files, and whether the job gave it
@@ -337,6 +415,60 @@ mod tests {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(text.as_bytes()).unwrap();
         e.finish().unwrap()
+    }
+
+    #[test]
+    fn csv_decimals_stay_exact_and_zoned_timestamps_are_instants() {
+        let csv = "id,amount,ratio,at,local\n\
+                   1,12.50,1e3,2024-01-13T12:30:00Z,2024-01-13 12:30:00\n\
+                   2,-3.1,2.5,2024-01-13 14:30:00+02:00,2024-01-13 12:31:00\n";
+        let schema = infer(
+            InputFormat::Csv,
+            "*",
+            &[("c".into(), csv.as_bytes().to_vec())],
+        )
+        .unwrap();
+        let t = |c: &str| schema.field_with_name(c).unwrap().data_type().clone();
+        assert_eq!(t("amount"), DataType::Decimal128(4, 2));
+        assert_eq!(
+            t("ratio"),
+            DataType::Float64,
+            "an exponent is no plain decimal"
+        );
+        assert_eq!(
+            t("at"),
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Second, Some("+00:00".into()))
+        );
+        assert_eq!(
+            t("local"),
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None)
+        );
+        let table = TextSchema {
+            schema,
+            given: false,
+        };
+        let mut batches = Vec::new();
+        read_file(
+            InputFormat::Csv,
+            "c",
+            Box::new(csv.as_bytes()),
+            &table,
+            10,
+            &mut |b| {
+                batches.push(b);
+                Ok(())
+            },
+        )
+        .unwrap();
+        let b = &batches[0];
+        let amount = b
+            .column(1)
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
+        assert_eq!((amount.value(0), amount.value(1)), (1250, -310));
+        let at = b
+            .column(3)
+            .as_primitive::<arrow::datatypes::TimestampSecondType>();
+        assert_eq!((at.value(0), at.value(1)), (1_705_149_000, 1_705_149_000));
     }
 
     #[test]
