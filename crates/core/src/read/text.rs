@@ -213,7 +213,7 @@ fn exact_csv_type(f: &Field, samples: &[(String, Vec<u8>)]) -> Option<DataType> 
             }
             let precision = (int + scale).max(1);
             (scale > 0 && precision <= 38)
-                .then(|| DataType::Decimal128(precision as u8, scale as i8))
+                .then_some(DataType::Decimal128(precision as u8, scale as i8))
         }
         DataType::Timestamp(unit, None) => {
             let zoned = |v: &str| {
