@@ -97,3 +97,12 @@ def test_seconds_and_date64_make_a_delta_table_and_lost_nanoseconds_are_refused(
     out = run(bad, {"a.parquet": (ns, {})}, ok=False)
     assert out.returncode != 0
     assert "1705149000000000001" in out.stderr and '"at"' in out.stderr, out.stderr
+    assert "a.parquet" in out.stderr and "output.nanoseconds" in out.stderr, "refused by the planner"
+    assert not (bad / "st/manifests/snapshot-file-groups").exists(), "before any group is planned"
+
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    run(cut, {"a.parquet": (ns, {})}, {"output": {"nanoseconds": "truncate"}})
+    got = pq.read_table(cut / "lake/db/s/t").sort_by("id")
+    assert got.schema.field("at").type == pa.timestamp("us")
+    assert got.column("at").cast(pa.int64()).to_pylist() == [1_705_149_000_000_000, 1_705_149_000_000_000]

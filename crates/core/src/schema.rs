@@ -292,6 +292,37 @@ pub fn lake_type(t: &DataType) -> DataType {
     }
 }
 
+/// The first nanosecond timestamp bound in a Parquet footer with digits
+/// below the microsecond: its column and value (a lake holds microseconds).
+pub fn sub_micro_nanos(
+    schema: &Schema,
+    footer: &parquet::file::metadata::ParquetMetaData,
+) -> Option<(String, i64)> {
+    use parquet::file::statistics::Statistics;
+    let descr = footer.file_metadata().schema_descr();
+    for (i, col) in descr.columns().iter().enumerate() {
+        let name = &col.path().parts()[0];
+        let nanos = col.path().parts().len() == 1
+            && matches!(
+                schema.field_with_name(name).map(|f| f.data_type()),
+                Ok(DataType::Timestamp(TimeUnit::Nanosecond, _))
+            );
+        if !nanos {
+            continue;
+        }
+        for rg in footer.row_groups() {
+            if let Some(Statistics::Int64(s)) = rg.column(i).statistics() {
+                for v in [s.min_opt(), s.max_opt()].into_iter().flatten() {
+                    if v % 1000 != 0 {
+                        return Some((name.clone(), *v));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
 /// `batch` (read from `uri`) in the table's `schema`: columns in its order,
 /// widened where the file's type is narrower, null where the file lacks them.
 pub fn conform(

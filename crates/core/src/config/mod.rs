@@ -38,7 +38,7 @@ pub mod types;
 pub mod uri;
 
 pub use catalog::{AthenaTypes, Catalog, Partitions};
-pub use output::{Compression, Output, OutputFormat};
+pub use output::{Compression, Nanoseconds, Output, OutputFormat};
 pub use s3::{S3Settings, Sse};
 pub use source::{DataFormat, InputFormat, Source};
 pub use table::{PartitionFn, PartitionSpec, SortSpec, TableSpec};

@@ -28,6 +28,29 @@ pub struct Output {
     /// Column chunk statistics, min/max and null counts (default on).
     #[serde(default = "yes")]
     pub statistics: bool,
+    /// Source timestamps in nanoseconds, which the lake holds in
+    /// microseconds: `refuse` (default) a value with digits below the
+    /// microsecond, naming it, or `truncate` them (towards the past).
+    #[serde(default, skip_serializing_if = "Nanoseconds::is_refuse")]
+    pub nanoseconds: Nanoseconds,
+}
+
+/// What becomes of digits below the microsecond.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Nanoseconds {
+    /// Refused: the planner (from the footers' statistics) or the staging
+    /// worker names the column and the value.
+    #[default]
+    Refuse,
+    /// Dropped: a value becomes the microsecond at or before it.
+    Truncate,
+}
+
+impl Nanoseconds {
+    fn is_refuse(&self) -> bool {
+        *self == Nanoseconds::Refuse
+    }
 }
 
 impl Default for Output {
@@ -40,6 +63,7 @@ impl Default for Output {
             row_group_rows: default_row_group_rows(),
             dictionary: true,
             statistics: true,
+            nanoseconds: Nanoseconds::Refuse,
         }
     }
 }

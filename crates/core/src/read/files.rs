@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 
-use crate::config::DataFormat;
+use crate::config::{DataFormat, Nanoseconds};
 use crate::error::{Error, Result};
 use crate::manifest::DataFile;
 use crate::parquet_io::{ObjectReader, from_pq, open_reader};
@@ -50,13 +50,15 @@ pub trait FileReader: Send {
 /// The reader of `table`'s files in the source's `format`, with the schema
 /// step 1.1 `resolved` for the table (`schemas` names where it is recorded,
 /// for the error when it is missing; Parquet files can do without: their
-/// footers must then agree).
+/// footers must then agree). `nanoseconds` says whether digits below the
+/// microsecond are dropped or refused.
 pub fn for_table(
     store: &StorageRef,
     format: DataFormat<'_>,
     table: &str,
     resolved: Option<&ResolvedTable>,
     schemas: &str,
+    nanoseconds: Nanoseconds,
 ) -> Result<Box<dyn FileReader>> {
     let missing = |what: &str| {
         Error::bad_data(
@@ -71,6 +73,7 @@ pub fn for_table(
             table: table.to_string(),
             planned: resolved.map(|r| r.schema(table)).transpose()?,
             first: None,
+            truncate: nanoseconds == Nanoseconds::Truncate,
         }),
         DataFormat::Text { format, schema } => {
             let resolved = resolved.ok_or_else(|| missing("schema"))?;
@@ -104,6 +107,8 @@ struct ParquetFiles {
     planned: Option<SchemaRef>,
     /// Without a plan: the first file's schema and URI.
     first: Option<(SchemaRef, String)>,
+    /// Nanoseconds are truncated to microseconds rather than refused.
+    truncate: bool,
 }
 
 #[async_trait]
@@ -146,6 +151,9 @@ impl FileReader for ParquetFiles {
             .map_err(|e| from_pq(&f.uri, e))?;
         while let Some(batch) = stream.try_next().await.map_err(|e| from_pq(&f.uri, e))? {
             let batch = match &self.planned {
+                Some(schema) if self.truncate => {
+                    conform(&truncate_nanos(&batch), schema, &self.table, &f.uri)?
+                }
                 Some(schema) => conform(&batch, schema, &self.table, &f.uri)?,
                 None => batch,
             };
@@ -153,6 +161,34 @@ impl FileReader for ParquetFiles {
         }
         Ok(rows)
     }
+}
+
+/// `batch` with its nanosecond timestamps in microseconds, each the
+/// microsecond at or before it.
+fn truncate_nanos(batch: &RecordBatch) -> RecordBatch {
+    use arrow::array::{Array, AsArray, PrimitiveArray};
+    use arrow::datatypes::{
+        DataType, Field, Schema, TimeUnit, TimestampMicrosecondType, TimestampNanosecondType,
+    };
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        match c.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+                let us: PrimitiveArray<TimestampMicrosecondType> = c
+                    .as_primitive::<TimestampNanosecondType>()
+                    .unary(|v| v.div_euclid(1000));
+                let us = us.with_timezone_opt(tz.clone());
+                fields.push(Field::new(f.name(), us.data_type().clone(), true));
+                columns.push(Arc::new(us) as arrow::array::ArrayRef);
+            }
+            _ => {
+                fields.push(f.as_ref().clone());
+                columns.push(c.clone());
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("one column per field")
 }
 
 /// NDJSON or CSV files, read against the table's resolved schema.

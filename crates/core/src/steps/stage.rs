@@ -76,6 +76,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         table_name,
         tables.as_ref().and_then(|t| t.get(table_name)),
         &run.layout.schemas(),
+        run.job.output.nanoseconds,
     )?;
     let mut stager = Stager {
         run,

@@ -27,7 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
 use super::Run;
-use crate::config::{InputFormat, Source};
+use crate::config::{InputFormat, Nanoseconds, Source};
 use crate::error::{Error, Result};
 use crate::manifest::{
     DataFile, Details, DynamodbDetails, ManifestSummary, SnapshotDetails, read_manifest,
@@ -36,7 +36,7 @@ use crate::manifest::{
 use crate::parquet_io::{from_pq, planned_schema, read_footer};
 use crate::read::text;
 use crate::restore::Decider;
-use crate::schema::TableSchema;
+use crate::schema::{TableSchema, sub_micro_nanos};
 use crate::storage::{ObjectMeta, canonical, file_name};
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
@@ -388,6 +388,19 @@ async fn with_counts<T: Send>(
             let meta = ArrowReaderMetadata::try_new(footer.clone(), Default::default())
                 .map_err(|e| from_pq(&m.uri, e))?;
             let schema = planned_schema(meta.schema(), &footer);
+            if run.job.output.nanoseconds == Nanoseconds::Refuse
+                && let Some((column, v)) = sub_micro_nanos(&schema, &footer)
+            {
+                return Err(Error::Schema {
+                    table: table.unwrap_or("*").to_string(),
+                    message: format!(
+                        "column {column:?} of {} holds {v} ns, which has digits below the \
+                         microsecond: the lake holds microseconds (Spark and Athena read no \
+                         nanoseconds); set output.nanoseconds to \"truncate\" to drop them",
+                        m.uri
+                    ),
+                });
+            }
             run.keep_footer_schema(&m.uri, schema.clone());
             let digested = digest(&m.uri, table, &footer, &schema);
             let file = DataFile {
