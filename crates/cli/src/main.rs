@@ -61,10 +61,15 @@ struct Cli {
 
 /// What `register` did, a line each.
 fn print_registered(r: &dbsnaplake_core::catalog::Registered) {
-    println!("Glue database {}", r.database);
-    match r.tables_written.as_slice() {
-        [] => println!("  tables already registered as they are: nothing written"),
-        t => println!("  tables written: {}", t.join(", ")),
+    println!("{}", r.catalog);
+    match (r.tables_written.as_slice(), r.iceberg) {
+        ([], false) => println!("  tables already registered as they are: nothing written"),
+        ([], true) => println!("  this snapshot's versions are committed already: nothing written"),
+        (t, false) => println!("  tables written: {}", t.join(", ")),
+        (t, true) => println!("  tables given this snapshot's version: {}", t.join(", ")),
+    }
+    if r.iceberg {
+        return;
     }
     println!(
         "  partitions added: {}, removed (older snapshot): {}",
@@ -127,7 +132,7 @@ enum Command {
         #[command(flatten)]
         job: JobArg,
     },
-    /// Step 4: register the validated lake in the job's catalog (Glue): its tables, partitions and history.
+    /// Step 4: register the validated lake in the job's catalog: Glue tables, partitions and history, or (Iceberg output) one new version of each Iceberg table.
     Register {
         #[command(flatten)]
         job: JobArg,
@@ -323,7 +328,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             if let Some(c) = &run.job.catalog
                 && !json
             {
-                println!("registered in the Glue database {}", c.database);
+                println!("registered in {}", c.describe(run.job.output.format));
             }
             if json {
                 print_json(&result);

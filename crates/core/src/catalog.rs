@@ -37,7 +37,7 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::config::{AthenaTypes, Catalog, PartitionSpec};
+use crate::config::{AthenaTypes, Catalog, OutputFormat, TableSpec};
 use crate::error::{Error, Result};
 use crate::parquet_io::{from_pq, read_footer};
 use crate::steps::Run;
@@ -139,13 +139,17 @@ impl Transform for Coerce {
 }
 
 /// Checks a table's lake schema (`schema`, before its partition columns
-/// are dropped) for the catalog: every column has a Hive type, no two
-/// differ only in case. Run by the planner, before any row is read.
+/// are dropped) for the catalog: no two columns differ only in case, and
+/// every column has a Hive type (Iceberg output: an Iceberg type, and the
+/// table's partitions and order an Iceberg spec). Run by the planner,
+/// before any row is read.
 pub fn check_schema(
     catalog: &Catalog,
     schema: &Schema,
-    keys: &[PartitionSpec],
+    spec: &TableSpec,
+    format: OutputFormat,
 ) -> std::result::Result<(), String> {
+    let keys = &spec.partition_by;
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     let keys = keys.iter().map(|k| k.name.as_str());
     let names = schema
@@ -161,17 +165,34 @@ pub fn check_schema(
             ));
         }
     }
+    let hint = |t: &DataType| match (catalog.athena_types, coerced(t)) {
+        (AthenaTypes::Refuse, Some(t)) => {
+            format!("; \"athena_types\": \"coerce\" in catalog would write it as {t}")
+        }
+        _ => String::new(),
+    };
+    if format == OutputFormat::Iceberg {
+        for f in schema.fields() {
+            crate::iceberg::schema::check_types(&Schema::new(vec![f.as_ref().clone()])).map_err(
+                |why| {
+                    format!(
+                        "{why}: the Iceberg table cannot hold it{}",
+                        hint(f.data_type())
+                    )
+                },
+            )?;
+        }
+        let (fields, _) = crate::iceberg::schema::fields(schema, &[], 0)?;
+        crate::iceberg::schema::partition_spec(spec, schema, &fields)?;
+        crate::iceberg::schema::sort_fields(spec, &fields)?;
+        return Ok(());
+    }
     for f in schema.fields() {
         if let Err(why) = hive_type(f.data_type()) {
-            let hint = match (catalog.athena_types, coerced(f.data_type())) {
-                (AthenaTypes::Refuse, Some(t)) => {
-                    format!("; \"athena_types\": \"coerce\" in catalog would write it as {t}")
-                }
-                _ => String::new(),
-            };
             return Err(format!(
-                "column {:?} is {why}: the catalog cannot register it{hint}",
-                f.name()
+                "column {:?} is {why}: the catalog cannot register it{}",
+                f.name(),
+                hint(f.data_type())
             ));
         }
     }
@@ -181,9 +202,15 @@ pub fn check_schema(
 /// What registering did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registered {
-    /// The Glue database.
+    /// Where: the Glue database, or the Iceberg catalog and namespace.
+    pub catalog: String,
+    /// The Glue database (or Iceberg namespace).
     pub database: String,
-    /// The Glue tables written (created or updated; a rerun writes none).
+    /// Iceberg output: each table written got one new version.
+    #[serde(default)]
+    pub iceberg: bool,
+    /// The tables written (created or updated, or Iceberg tables given a
+    /// version; a rerun writes none).
     pub tables_written: Vec<String>,
     /// Partitions added, over every table.
     pub partitions_added: usize,
@@ -211,7 +238,7 @@ pub async fn glue_client(run: &Run) -> Client {
 }
 
 /// The error of a Glue call: throttling and service faults are transient.
-fn glue_error<E, R>(call: String, e: aws_sdk_glue::error::SdkError<E, R>) -> Error
+pub(crate) fn glue_error<E, R>(call: String, e: aws_sdk_glue::error::SdkError<E, R>) -> Error
 where
     E: aws_sdk_glue::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -313,12 +340,36 @@ impl Plan {
     }
 }
 
-/// Registers the validated lake (`validation`, the result `_SUCCESS`
-/// stands for) in the job's catalog; nothing when the job has none.
+/// Registers the validated lake in the job's catalog (Iceberg output:
+/// commits its tables' new versions); nothing when the job has none.
 pub async fn register(run: &Run) -> Result<Option<Registered>> {
     let Some(catalog) = &run.job.catalog else {
         return Ok(None);
     };
+    let validation = validated(run).await?;
+    if run.job.output.format == OutputFormat::Iceberg {
+        return crate::iceberg::commit(run, catalog, &validation)
+            .await
+            .map(Some);
+    }
+    let plans = plan_tables(run, catalog, &validation).await?;
+    let glue = glue_client(run).await;
+    let db = &catalog.database;
+    ensure_database(&glue, db).await?;
+    let mut out = Registered {
+        catalog: catalog.describe(run.job.output.format),
+        database: db.clone(),
+        ..Default::default()
+    };
+    for plan in &plans {
+        register_table(&glue, db, catalog, plan, &snapshot_id(run), &mut out).await?;
+    }
+    info!(database = %db, tables = ?out.tables_written, added = out.partitions_added, removed = out.partitions_removed, "lake registered in Glue");
+    Ok(Some(out))
+}
+
+/// The validation result `_SUCCESS` stands for, if it names this snapshot.
+async fn validated(run: &Run) -> Result<Validation> {
     let marker = run.layout.success_marker();
     let done: serde_json::Value = match run.store.get(&marker).await {
         Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
@@ -330,31 +381,26 @@ pub async fn register(run: &Run) -> Result<Option<Registered>> {
             "{marker} does not mark this snapshot's lake as validated: the catalog is left as it is"
         )));
     }
-    let validation: Validation =
-        serde_json::from_slice(&run.store.get(&run.layout.validate_result()).await?)
-            .map_err(|e| Error::bad_data(&run.layout.validate_result(), e.to_string()))?;
-    let plans = plan_tables(run, catalog, &validation).await?;
-    let glue = glue_client(run).await;
-    let db = &catalog.database;
-    ensure_database(&glue, db).await?;
-    let mut out = Registered {
-        database: db.clone(),
-        ..Default::default()
-    };
-    for plan in &plans {
-        register_table(&glue, db, catalog, plan, &snapshot_id(run), &mut out).await?;
-    }
-    info!(database = %db, tables = ?out.tables_written, added = out.partitions_added, removed = out.partitions_removed, "lake registered in Glue");
-    Ok(Some(out))
+    serde_json::from_slice(&run.store.get(&run.layout.validate_result()).await?)
+        .map_err(|e| Error::bad_data(&run.layout.validate_result(), e.to_string()))
 }
 
-/// Every lake table's Glue table, from the validation result and one lake
-/// file's footer each.
-async fn plan_tables(run: &Run, catalog: &Catalog, validation: &Validation) -> Result<Vec<Plan>> {
-    let summary = crate::manifest::read_summary(&run.store, &run.snapshot_manifest()).await?;
+/// The time of the database snapshot: what an export summary records
+/// (RDS's `snapshotTime`, DynamoDB's `exportTime`), else the datalake
+/// folder's `snapshot=<time>` segment, as the seed's layout names it.
+pub(crate) fn snapshot_time(
+    summary: &crate::manifest::ManifestSummary,
+    datalake: &str,
+) -> Option<String> {
     let snap = &summary.details.snapshot;
-    let snapshot_time = snap
-        .rds_export
+    let from_path = || {
+        datalake
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix("snapshot="))
+            .find(|t| crate::partition::parse_iso8601(t).is_some())
+            .map(str::to_string)
+    };
+    snap.rds_export
         .as_ref()
         .and_then(|r| r.task.get("snapshotTime"))
         .or_else(|| {
@@ -363,7 +409,15 @@ async fn plan_tables(run: &Run, catalog: &Catalog, validation: &Validation) -> R
                 .and_then(|d| d.task.get("exportTime"))
         })
         .and_then(|v| v.as_str())
-        .map(str::to_string);
+        .map(str::to_string)
+        .or_else(from_path)
+}
+
+/// Every lake table's Glue table, from the validation result and one lake
+/// file's footer each.
+async fn plan_tables(run: &Run, catalog: &Catalog, validation: &Validation) -> Result<Vec<Plan>> {
+    let summary = crate::manifest::read_summary(&run.store, &run.snapshot_manifest()).await?;
+    let snapshot_time = snapshot_time(&summary, &run.job.datalake);
     let mut plans = Vec::new();
     for t in &validation.tables {
         let table = (t.table != "*").then_some(t.table.as_str());
@@ -384,9 +438,11 @@ async fn plan_tables(run: &Run, catalog: &Catalog, validation: &Validation) -> R
             .map_err(|e| from_pq(&file.uri, e))?
             .schema()
             .clone();
-        check_schema(catalog, &schema, &spec.partition_by).map_err(|message| Error::Schema {
-            table: t.table.clone(),
-            message,
+        check_schema(catalog, &schema, &spec, OutputFormat::Parquet).map_err(|message| {
+            Error::Schema {
+                table: t.table.clone(),
+                message,
+            }
         })?;
         let columns = schema
             .fields()
@@ -432,7 +488,8 @@ async fn plan_tables(run: &Run, catalog: &Catalog, validation: &Validation) -> R
     Ok(plans)
 }
 
-async fn ensure_database(glue: &Client, db: &str) -> Result<()> {
+/// Creates the Glue database `db` when missing.
+pub(crate) async fn ensure_database(glue: &Client, db: &str) -> Result<()> {
     match glue.get_database().name(db).send().await {
         Ok(_) => return Ok(()),
         Err(e)
@@ -753,19 +810,20 @@ mod tests {
             Field::new("id", DataType::UInt64, true),
             Field::new("Name", DataType::Utf8, true),
         ]);
-        let e = check_schema(&c, &schema, &[]).unwrap_err();
+        let e =
+            check_schema(&c, &schema, &TableSpec::default(), OutputFormat::Parquet).unwrap_err();
         assert!(
             e.contains("column \"id\"") && e.contains("would write it as Decimal128(20, 0)"),
             "{e}"
         );
         c.athena_types = AthenaTypes::Coerce;
         let coerced = Coerce.schema(&Arc::new(schema.clone())).unwrap();
-        check_schema(&c, &coerced, &[]).unwrap();
+        check_schema(&c, &coerced, &TableSpec::default(), OutputFormat::Parquet).unwrap();
         let twins = Schema::new(vec![
             Field::new("name", DataType::Utf8, true),
             Field::new("NAME", DataType::Utf8, true),
         ]);
-        let e = check_schema(&c, &twins, &[]).unwrap_err();
+        let e = check_schema(&c, &twins, &TableSpec::default(), OutputFormat::Parquet).unwrap_err();
         assert!(
             e.contains("\"name\" and \"NAME\" differ only in case"),
             "{e}"

@@ -23,7 +23,7 @@ use crate::storage::{ObjectWriter, StorageRef};
 /// The file extension of lake files in `output`'s format.
 pub fn extension(output: &Output) -> &'static str {
     match (output.format, output.gzip) {
-        (OutputFormat::Parquet | OutputFormat::Delta, _) => "parquet",
+        (OutputFormat::Parquet | OutputFormat::Delta | OutputFormat::Iceberg, _) => "parquet",
         (OutputFormat::Ndjson, false) => "ndjson",
         (OutputFormat::Ndjson, true) => "ndjson.gz",
         (OutputFormat::Csv, false) => "csv",
@@ -76,7 +76,7 @@ impl LakeFile {
         n_record: u64,
     ) -> Result<LakeFile> {
         Ok(match output.format {
-            OutputFormat::Parquet | OutputFormat::Delta => LakeFile::Parquet(
+            f if f.is_parquet() => LakeFile::Parquet(
                 FileWriter::create_counted(store, uri, schema, props.clone(), n_record).await?,
             ),
             format => LakeFile::Text(TextWriter {

@@ -39,6 +39,7 @@ pub mod error;
 pub mod exact;
 pub mod generate;
 pub mod grouping;
+pub mod iceberg;
 pub mod lake_file;
 pub mod layout;
 pub mod manifest;

@@ -94,12 +94,16 @@ pub fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
     }
 }
 
+/// Whether a timestamp zone is UTC, however written.
+pub fn is_utc(zone: &str) -> bool {
+    matches!(zone, "UTC" | "Etc/UTC" | "+00:00" | "Z" | "+00")
+}
+
 /// Whether two timestamp zones are the same: equal, or both UTC however
 /// written (`UTC`, `Etc/UTC`, `+00:00`, `Z`: pandas and Spark write different ones).
 fn same_zone(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
-    let utc = |z: &str| matches!(z, "UTC" | "Etc/UTC" | "+00:00" | "Z" | "+00");
     match (a, b) {
-        (Some(a), Some(b)) => a == b || (utc(a) && utc(b)),
+        (Some(a), Some(b)) => a == b || (is_utc(a) && is_utc(b)),
         (None, None) => true,
         _ => false,
     }

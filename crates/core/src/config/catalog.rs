@@ -6,6 +6,10 @@
 //!             "partitions": "projection", "athena_types": "refuse"}
 //! ```
 //!
+//! With `"output": {"format": "iceberg"}` the tables are Iceberg tables,
+//! their metadata under `warehouse`, in Glue (`type: glue`) or in an
+//! Iceberg SQL catalog (`type: sql`, `uri: sqlite:////abs/catalog.db`).
+//!
 //! Names are checked as the job is read: Glue lowercases them, so two lake
 //! tables whose Glue names differ only in case are refused naming both, and
 //! so is a name Athena cannot hold.
@@ -14,16 +18,30 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::OutputFormat;
 use super::table::check_table_key;
 
 /// The catalog the lake is registered in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
-    /// The kind of catalog: `glue`, the AWS Glue Data Catalog.
+    /// The kind of catalog: `glue`, the AWS Glue Data Catalog, or `sql`,
+    /// an Iceberg SQL catalog.
     #[serde(rename = "type")]
     pub kind: CatalogKind,
-    /// The Glue database of the lake's tables, created if missing.
+    /// The SQL catalog's database, `sqlite:////abs/path/catalog.db`
+    /// (`type: sql` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Where Iceberg tables keep their metadata,
+    /// `<warehouse>/<database>/<table>/metadata/` (Iceberg output only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
+    /// The SQL catalog's name: its rows are under it (default `dbsnaplake`).
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// The database (Glue) or namespace (SQL) of the lake's tables,
+    /// created if missing.
     pub database: String,
     /// Glue table names by lake table (`database/schema/table`, `*` for the
     /// untitled table of a single-table snapshot); by default a table's
@@ -44,6 +62,12 @@ pub struct Catalog {
 pub enum CatalogKind {
     /// The AWS Glue Data Catalog.
     Glue,
+    /// An Iceberg SQL catalog (pyiceberg's `SqlCatalog`, Java's JDBC catalog).
+    Sql,
+}
+
+fn default_name() -> String {
+    "dbsnaplake".into()
 }
 
 /// How a registered table's partitions are found.
@@ -71,6 +95,20 @@ pub enum AthenaTypes {
     Coerce,
 }
 
+/// The SQLite file of a SQL catalog's `uri` (`sqlite:////abs/path.db`, as
+/// SQLAlchemy and pyiceberg write it).
+pub fn sqlite_path(uri: &str) -> Result<&str, String> {
+    match uri.strip_prefix("sqlite:///") {
+        Some(path) if path.starts_with('/') && path.len() > 1 => Ok(path),
+        Some(_) => Err(format!(
+            "catalog.uri: {uri:?} names a relative file; write sqlite:////abs/path/catalog.db (four slashes)"
+        )),
+        None => Err(format!(
+            "catalog.uri: {uri:?}: the SQL catalog runs on SQLite; write sqlite:////abs/path/catalog.db"
+        )),
+    }
+}
+
 /// Whether `name` is a name Athena holds: letters, digits and `_`, at most 255.
 pub fn athena_name(name: &str) -> bool {
     (1..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -91,17 +129,90 @@ impl Catalog {
         name.to_ascii_lowercase()
     }
 
-    /// Checks names and the datalake (`datalake`, the job's), and that the
-    /// lake is Parquet.
-    pub fn check(&self, datalake: &str, parquet: bool) -> Result<(), String> {
-        if !datalake.starts_with("s3://") {
+    /// Where the lake's tables go, for messages: `the Glue database shop`.
+    pub fn describe(&self, format: OutputFormat) -> String {
+        match (self.kind, format) {
+            (CatalogKind::Glue, OutputFormat::Iceberg) => {
+                format!("Iceberg tables of the Glue database {}", self.database)
+            }
+            (CatalogKind::Glue, _) => format!("the Glue database {}", self.database),
+            (CatalogKind::Sql, _) => format!(
+                "Iceberg tables of namespace {} in the SQL catalog {} ({})",
+                self.database,
+                self.name,
+                self.uri.as_deref().unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Checks names, the datalake (`datalake`, the job's) and the lake's
+    /// format (`iceberg`: Iceberg output, else Parquet).
+    pub fn check(&self, datalake: &str, format: OutputFormat) -> Result<(), String> {
+        let iceberg = format == OutputFormat::Iceberg;
+        if self.kind == CatalogKind::Glue && !datalake.starts_with("s3://") {
             return Err(format!(
                 "catalog: the Glue catalog points readers at S3, but datalake is {datalake:?}: \
                  give an s3:// datalake"
             ));
         }
-        if !parquet {
-            return Err("catalog: registers Parquet lakes; set output.format to parquet".into());
+        match (self.kind, format) {
+            (CatalogKind::Glue, OutputFormat::Parquet | OutputFormat::Iceberg) => {}
+            (CatalogKind::Glue, _) => {
+                return Err(
+                    "catalog: registers Parquet or Iceberg lakes; set output.format to parquet or iceberg"
+                        .into(),
+                );
+            }
+            (CatalogKind::Sql, OutputFormat::Iceberg) => {}
+            (CatalogKind::Sql, _) => {
+                return Err(
+                    "catalog: an Iceberg SQL catalog holds Iceberg tables; set output.format to iceberg"
+                        .into(),
+                );
+            }
+        }
+        match (&self.warehouse, iceberg) {
+            (None, true) => {
+                return Err(
+                    "catalog.warehouse: Iceberg tables keep their metadata there; give a folder (an absolute path or s3://)"
+                        .into(),
+                );
+            }
+            (Some(w), true) if !(w.starts_with("s3://") || w.starts_with('/')) => {
+                return Err(format!(
+                    "catalog.warehouse: {w:?} is neither an absolute path nor an s3:// URI"
+                ));
+            }
+            (Some(w), true) if self.kind == CatalogKind::Glue && !w.starts_with("s3://") => {
+                return Err(format!(
+                    "catalog.warehouse: {w:?}: tables in Glue keep their metadata on S3; give an s3:// warehouse"
+                ));
+            }
+            (Some(_), false) => {
+                return Err(
+                    "catalog.warehouse: holds Iceberg metadata; set output.format to iceberg"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        match (self.kind, &self.uri) {
+            (CatalogKind::Sql, None) => {
+                return Err(
+                    "catalog.uri: the SQL catalog's database, like sqlite:////abs/path/catalog.db"
+                        .into(),
+                );
+            }
+            (CatalogKind::Sql, Some(u)) => {
+                sqlite_path(u)?;
+            }
+            (CatalogKind::Glue, Some(_)) => {
+                return Err("catalog.uri: goes with \"type\": \"sql\"".into());
+            }
+            (CatalogKind::Glue, None) => {}
+        }
+        if self.name.is_empty() {
+            return Err("catalog.name: must not be empty".into());
         }
         if !athena_name(&self.database) {
             return Err(format!(
@@ -137,6 +248,9 @@ mod tests {
     fn catalog(tables: &[(&str, &str)]) -> Catalog {
         Catalog {
             kind: CatalogKind::Glue,
+            uri: None,
+            warehouse: None,
+            name: default_name(),
             database: "shop".into(),
             tables: tables
                 .iter()
@@ -150,23 +264,61 @@ mod tests {
     #[test]
     fn names_are_checked_as_glue_keeps_them() {
         let c = catalog(&[("a/b/Orders", "Orders"), ("a/b/orders2", "ORDERS")]);
-        let e = c.check("s3://b/lake", true).unwrap_err();
+        let e = c.check("s3://b/lake", OutputFormat::Parquet).unwrap_err();
         assert!(
             e.contains("a/b/Orders and a/b/orders2 are both \"orders\""),
             "{e}"
         );
         let e = catalog(&[("a/b/c", "my-table")])
-            .check("s3://b/lake", true)
+            .check("s3://b/lake", OutputFormat::Parquet)
             .unwrap_err();
         assert!(e.contains("\"my-table\" is not a name Athena holds"), "{e}");
-        let e = catalog(&[]).check("/tmp/lake", true).unwrap_err();
+        let e = catalog(&[])
+            .check("/tmp/lake", OutputFormat::Parquet)
+            .unwrap_err();
         assert!(e.contains("datalake is \"/tmp/lake\""), "{e}");
         let c = catalog(&[("*", "Orders")]);
-        c.check("s3://b/lake", true).unwrap();
+        c.check("s3://b/lake", OutputFormat::Parquet).unwrap();
         assert_eq!(c.table_name(None), "orders");
         assert_eq!(
             catalog(&[]).table_name(Some("db/public/Line_Items")),
             "line_items"
         );
+    }
+
+    #[test]
+    fn iceberg_catalogs_need_their_fields() {
+        let sql: Catalog = serde_json::from_str(
+            r#"{"type": "sql", "uri": "sqlite:////tmp/c.db", "warehouse": "/tmp/wh", "database": "shop"}"#,
+        )
+        .unwrap();
+        assert_eq!(sql.name, "dbsnaplake");
+        sql.check("/tmp/lake", OutputFormat::Iceberg).unwrap();
+        let e = sql.check("/tmp/lake", OutputFormat::Parquet).unwrap_err();
+        assert!(e.contains("set output.format to iceberg"), "{e}");
+        let mut c = sql.clone();
+        c.uri = Some("sqlite:///c.db".into());
+        let e = c.check("/tmp/lake", OutputFormat::Iceberg).unwrap_err();
+        assert!(e.contains("relative file"), "{e}");
+        c.uri = Some("postgresql://h/db".into());
+        let e = c.check("/tmp/lake", OutputFormat::Iceberg).unwrap_err();
+        assert!(e.contains("runs on SQLite"), "{e}");
+        let mut c = sql.clone();
+        c.warehouse = None;
+        let e = c.check("/tmp/lake", OutputFormat::Iceberg).unwrap_err();
+        assert!(e.starts_with("catalog.warehouse"), "{e}");
+        let mut glue = sql;
+        glue.kind = CatalogKind::Glue;
+        glue.uri = None;
+        let e = glue
+            .check("s3://b/lake", OutputFormat::Iceberg)
+            .unwrap_err();
+        assert!(e.contains("give an s3:// warehouse"), "{e}");
+        glue.warehouse = Some("s3://b/wh".into());
+        glue.check("s3://b/lake", OutputFormat::Iceberg).unwrap();
+        let e = glue
+            .check("s3://b/lake", OutputFormat::Parquet)
+            .unwrap_err();
+        assert!(e.contains("holds Iceberg metadata"), "{e}");
     }
 }

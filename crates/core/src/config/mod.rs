@@ -37,7 +37,7 @@ pub mod transform;
 pub mod types;
 pub mod uri;
 
-pub use catalog::{AthenaTypes, Catalog, Partitions};
+pub use catalog::{AthenaTypes, Catalog, CatalogKind, Partitions};
 pub use output::{Compression, Nanoseconds, Output, OutputFormat};
 pub use s3::{S3Settings, Sse};
 pub use source::{DataFormat, InputFormat, Source};
@@ -227,8 +227,12 @@ impl Job {
             }
         }
         if let Some(c) = &self.catalog {
-            c.check(&self.datalake, self.output.format == OutputFormat::Parquet)
+            c.check(&self.datalake, self.output.format)
                 .map_err(Error::Job)?;
+        } else if self.output.format == OutputFormat::Iceberg {
+            return Err(Error::Job(
+                "output.format iceberg: the tables are committed to a catalog; add \"catalog\": {\"type\": \"sql\", ...} or {\"type\": \"glue\", ...}".into(),
+            ));
         }
         Ok(())
     }

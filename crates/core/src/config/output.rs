@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// File format of the lake: `parquet` (default), `delta` (Parquet plus
-    /// a Delta Lake log per table), `ndjson` or `csv`.
+    /// a Delta Lake log per table), `iceberg` (Parquet plus an Iceberg
+    /// table version per snapshot, in the job's `catalog`), `ndjson` or `csv`.
     #[serde(default)]
     pub format: OutputFormat,
     /// For `ndjson` and `csv`: gzip every file (`.ndjson.gz`, `.csv.gz`).
@@ -89,6 +90,18 @@ pub enum OutputFormat {
     Csv,
     /// Parquet files plus one Delta Lake commit per table after validation.
     Delta,
+    /// Parquet files plus one Iceberg commit per table after validation.
+    Iceberg,
+}
+
+impl OutputFormat {
+    /// Whether lake files are Parquet.
+    pub fn is_parquet(self) -> bool {
+        matches!(
+            self,
+            OutputFormat::Parquet | OutputFormat::Delta | OutputFormat::Iceberg
+        )
+    }
 }
 
 /// Parquet compression codecs.
@@ -133,7 +146,13 @@ impl Output {
         if self.row_group_rows == 0 {
             return Err("row_group_rows: must be at least 1".into());
         }
-        if self.gzip && matches!(self.format, OutputFormat::Parquet | OutputFormat::Delta) {
+        if self.format == OutputFormat::Iceberg && !self.statistics {
+            return Err(
+                "statistics: Iceberg readers prune with the footers' statistics, which its manifests carry; keep them on"
+                    .into(),
+            );
+        }
+        if self.gzip && self.format.is_parquet() {
             return Err(
                 "gzip: goes with \"ndjson\" or \"csv\" (Parquet compresses with `compression`)"
                     .into(),

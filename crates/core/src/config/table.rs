@@ -36,7 +36,7 @@ pub struct PartitionSpec {
 /// strings (`2024-03-05`, `2024-03-05 07:08:09.123456+00`, `…T…Z`) are
 /// accepted by the calendar functions; strings with an offset are converted to
 /// UTC first, timestamps with a time zone use that zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartitionFn {
     /// Four-digit year: `2024`.

@@ -102,7 +102,9 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
             .schema(&schema)
             .and_then(|out| check_schema(&run.job.output, &out).map(|()| out))
             .and_then(|out| match &run.job.catalog {
-                Some(c) => catalog::check_schema(c, &out, &run.job.table_spec(name).partition_by),
+                Some(c) => {
+                    catalog::check_schema(c, &out, &run.job.table_spec(name), run.job.output.format)
+                }
                 None => Ok(()),
             })
             .map_err(|message| Error::Schema {

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use tracing::{info, instrument};
 
 use super::{Run, WorkerOutput, read_json, worker_input, worker_output};
-use crate::config::TableSpec;
+use crate::config::{OutputFormat, TableSpec};
 use crate::error::{Error, Result};
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, WorkerDetails};
@@ -216,8 +216,14 @@ impl Stager<'_> {
         };
         let split = split_batch(&batch, &self.spec.partition_by, &table, uri)?;
         self.buffered += split.bytes;
+        // Iceberg readers take partition values from the files' columns.
+        let dropped = if self.run.job.output.format == OutputFormat::Iceberg {
+            &[][..]
+        } else {
+            &self.spec.partition_by[..]
+        };
         for (path, part) in split.parts {
-            let part = drop_partition_names(&part, &self.spec.partition_by);
+            let part = drop_partition_names(&part, dropped);
             self.buffers.entry(path).or_default().push(part);
         }
         if self.buffered >= MEMORY_BUDGET {

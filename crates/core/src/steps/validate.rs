@@ -372,6 +372,19 @@ async fn lake_counts(
         .await
 }
 
+/// Every lake file the compaction workers' manifests record.
+pub(crate) async fn lake_files(run: &Run) -> Result<Vec<DataFile>> {
+    Ok(outputs(
+        run,
+        GroupKind::PartitionFileGroups,
+        GroupKind::DatalakeFileGroups,
+    )
+    .await?
+    .into_iter()
+    .flat_map(|(_, files)| files)
+    .collect())
+}
+
 /// Validates the lake; writes the result and, when valid, `_SUCCESS`.
 #[instrument(skip_all)]
 pub async fn validate(run: &Run) -> Result<Validation> {
@@ -387,16 +400,11 @@ pub async fn validate(run: &Run) -> Result<Validation> {
         )
         .await?,
     );
-    let recorded: BTreeMap<String, DataFile> = outputs(
-        run,
-        GroupKind::PartitionFileGroups,
-        GroupKind::DatalakeFileGroups,
-    )
-    .await?
-    .into_iter()
-    .flat_map(|(_, files)| files)
-    .map(|f| (f.uri.clone(), f))
-    .collect();
+    let recorded: BTreeMap<String, DataFile> = lake_files(run)
+        .await?
+        .into_iter()
+        .map(|f| (f.uri.clone(), f))
+        .collect();
     let root = run.layout.datalake_root();
     let found = lake_counts(run, &root, &recorded).await?;
     tally.add_lake(&root, named_tables, &recorded, found);
