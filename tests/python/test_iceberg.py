@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import EqualTo, GreaterThanOrEqual
 from pyiceberg.table import StaticTable
 from pyiceberg.table.sorting import NullOrder, SortDirection
 
@@ -114,6 +114,9 @@ def test_partition_spec_sort_order_and_pruning(two_snapshots):
     every = list(t.scan().plan_files())
     tokyo = list(t.scan(row_filter=EqualTo("region", "東京")).plan_files())
     assert 0 < len(tokyo) < len(every)
+    # Hidden partitioning: a filter on the timestamp column itself prunes by year.
+    recent = list(t.scan(row_filter=GreaterThanOrEqual("order_time", "2024-01-01T00:00:00")).plan_files())
+    assert 0 < len(recent) < len(every)
     rows = t.scan(row_filter=EqualTo("region", "eu/west")).to_arrow()
     assert rows.num_rows > 0 and set(rows["region"].to_pylist()) == {"eu/west"}
     # A NULL region is its own partition, read back as NULL.
@@ -206,3 +209,33 @@ def test_glue_holds_iceberg_tables(tmp_path):
         cli("run", "--job", str(tmp_path / "job2.json"), env=env)
         t = glue.get_table(DatabaseName="shop", Name="orders")["Table"]
         assert t["Parameters"]["metadata_location"] == locations[1]
+
+
+def test_a_commit_that_loses_the_race_is_retried_and_leaves_no_files(two_snapshots, tmp_path):
+    tmp, _, _ = two_snapshots
+    jobs = []
+    for time in ("2021-01-01T08:30:00Z", "2021-01-08T08:30:00Z"):
+        job = json.loads(Path(tmp / f"job-{time}.json").read_text())
+        job["catalog"]["uri"] = f"sqlite:///{tmp_path / 'raced.db'}"
+        job["catalog"]["warehouse"] = str(tmp_path / "wh")
+        (tmp_path / f"{time}.json").write_text(json.dumps(job))
+        jobs.append(str(tmp_path / f"{time}.json"))
+    cli("register", "--job", jobs[0])
+    # Another writer moves the pointer first, once: the next UPDATE changes no row.
+    db = sqlite3.connect(tmp_path / "raced.db")
+    db.executescript("""
+        CREATE TABLE one_race (n INTEGER);
+        INSERT INTO one_race VALUES (1);
+        CREATE TRIGGER race BEFORE UPDATE ON iceberg_tables WHEN EXISTS (SELECT 1 FROM one_race)
+        BEGIN DELETE FROM one_race; SELECT RAISE(IGNORE); END;""")
+    db.commit()
+    out = cli("register", "--job", jobs[1])
+    assert "another commit came first" in out.stderr, out.stderr
+    assert db.execute("SELECT count(*) FROM one_race").fetchone() == (0,)
+    catalog = SqlCatalog("dbsnaplake", uri=f"sqlite:///{tmp_path / 'raced.db'}", warehouse=str(tmp_path / "wh"))
+    t = catalog.load_table("shop.orders")
+    assert len(t.metadata.snapshots) == 2 and t.scan().to_arrow().num_rows == 4_000
+    metadata = tmp_path / "wh/shop/orders/metadata"
+    # The lost attempt's files are gone: two versions, two metadata files, two manifest lists.
+    assert len(list(metadata.glob("*.metadata.json"))) == 2
+    assert len(list(metadata.glob("snap-*.avro"))) == 2
