@@ -219,6 +219,22 @@ def test_the_register_state_catalogues_the_validated_lake(stack, reference):
     assert sorted(f"year={p['Values'][0]}" for p in got) == sorted(years)
 
 
+def test_the_register_state_commits_iceberg_versions(stack, reference):
+    catalog = {"type": "glue", "database": "sfn_ice", "warehouse": "s3://work/warehouse"}
+    d = stack.execute(job("iceberg", output={"format": "iceberg"}, catalog=catalog), "sfn-iceberg")
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    assert_same_lake(stack, "iceberg", reference)
+    for table in ("orders", "customers"):
+        p = stack.glue.get_table(DatabaseName="sfn_ice", Name=table)["Table"]["Parameters"]
+        assert p["table_type"] == "ICEBERG", p
+        key = p["metadata_location"].removeprefix("s3://work/")
+        assert key.startswith(f"warehouse/sfn_ice/{table}/metadata/00000-"), key
+        meta = json.loads(stack.s3.get_object(Bucket="work", Key=key)["Body"].read())
+        (snap,) = meta["snapshots"]
+        assert snap["summary"]["total-records"] == "24000", snap["summary"]
+        assert snap["summary"]["dbsnaplake.datalake"] == "s3://work/iceberg/lake"
+
+
 def test_a_transient_worker_failure_is_retried(stack, reference):
     before = stack.calls()["staging-worker"]
     stack.proxy.fail_next("dbsnaplake-staging-worker", "dbsnaplake.Transient")
