@@ -171,7 +171,7 @@ def main():
 
     d = case("unknown-job-field", {**FILES, "statging": "out/other"}, fails(
         "in job.json: invalid job: statging: unknown field `statging`, expected one of `source`, "
-        "`staging`, `datalake`, `tables`, `group_size`, `file_size`, `concurrency`, `overwrite`, "
+        "`staging`, `datalake`, `tables`, `group_size`, `group_files`, `file_size`, `concurrency`, `overwrite`, "
         "`output`, `s3`, `catalog` at line 7 column 12"))
     write(d, "snap/part-1.parquet", rows(10))
 

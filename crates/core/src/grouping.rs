@@ -198,9 +198,51 @@ fn by_key<K: Ord>(files: &[DataFile], key: impl Fn(&DataFile) -> K) -> BTreeMap<
     m
 }
 
+/// `groups` with none of more than `cap` files: a larger group is dealt,
+/// largest file first, into the fewest groups of at most `cap` files, of
+/// about equal bytes. Returns how many groups were split.
+pub fn cap_files(groups: Vec<Vec<DataFile>>, cap: usize) -> (Vec<Vec<DataFile>>, usize) {
+    let cap = cap.max(1);
+    let mut split = 0;
+    let mut out = Vec::with_capacity(groups.len());
+    for mut group in groups {
+        if group.len() <= cap {
+            out.push(group);
+            continue;
+        }
+        split += 1;
+        group.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.uri.cmp(&b.uri)));
+        let n = group.len().div_ceil(cap);
+        let mut parts: Vec<Vec<DataFile>> = vec![Vec::with_capacity(cap); n];
+        for (i, f) in group.into_iter().enumerate() {
+            parts[i % n].push(f);
+        }
+        out.extend(parts);
+    }
+    (out, split)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_of_too_many_files_are_dealt_into_capped_ones() {
+        let files: Vec<DataFile> = (0..25)
+            .map(|i| DataFile::new(format!("f{i:02}"), 100 + i))
+            .collect();
+        let small = vec![DataFile::new("g", 1)];
+        let (groups, split) = cap_files(vec![files, small], 10);
+        assert_eq!(split, 1);
+        let counts: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(counts, [9, 8, 8, 1]);
+        let sizes: Vec<u64> = groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.size).sum())
+            .collect();
+        assert!(sizes[0] - sizes[2] < 130, "{sizes:?}");
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 26);
+    }
 
     fn f(name: &str, size: u64) -> DataFile {
         DataFile::new(name, size)

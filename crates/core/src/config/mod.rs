@@ -68,6 +68,11 @@ pub struct Job {
     /// or `"auto"` (the default) to choose it from the snapshot's statistics.
     #[serde(default)]
     pub group_size: GroupSize,
+    /// At most this many files in one snapshot file group (default
+    /// [`DEFAULT_GROUP_FILES`]), whatever `group_size`: a group of many
+    /// small files is bounded by its requests, not its bytes.
+    #[serde(default = "default_group_files")]
+    pub group_files: usize,
     /// Target size in bytes of a data lake file (default 128 MiB).
     #[serde(default = "default_file_size")]
     pub file_size: u64,
@@ -188,6 +193,11 @@ impl Job {
                 "s3.kms_key_id: goes with \"sse\": \"aws:kms\"".into(),
             ));
         }
+        if self.group_files == 0 {
+            return Err(Error::Job(
+                "group_files: must be at least 1 file per group".into(),
+            ));
+        }
         if self.file_size == 0 {
             return Err(Error::Job(
                 "file_size: must be a positive number of bytes".into(),
@@ -293,6 +303,17 @@ impl Job {
 
 fn default_file_size() -> u64 {
     DEFAULT_FILE_SIZE
+}
+
+/// Files of one snapshot file group at most. A staging worker reads its
+/// files one after another with one fetched ahead, so each small file costs
+/// about one S3 request's latency (~30 ms): 10,000 files are ~5 minutes of
+/// a 15-minute Lambda, leaving the rest for the writes, retries and slow
+/// requests.
+pub const DEFAULT_GROUP_FILES: usize = 10_000;
+
+fn default_group_files() -> usize {
+    DEFAULT_GROUP_FILES
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ use crate::catalog;
 use crate::config::types::parse_type;
 use crate::config::{DataFormat, GroupSize};
 use crate::error::{Error, Result};
-use crate::grouping::{Count, FileStats, auto_group_size, balanced, best_fit_decreasing};
+use crate::grouping::{
+    Count, FileStats, auto_group_size, balanced, best_fit_decreasing, cap_files,
+};
 use crate::lake_file::check_schema;
 use crate::layout::GroupKind;
 use crate::manifest::{DataFile, fingerprint, read_manifest, read_summary};
@@ -44,8 +46,26 @@ pub struct SnapshotPlan {
     pub reason: String,
     /// Number of groups.
     pub n_group: usize,
+    /// At most this many files a group (the job's `group_files`).
+    #[serde(default)]
+    pub group_files: usize,
+    /// When groups of the size alone would have held more files: how many
+    /// were split to stay under `group_files`, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_cap: Option<FileCap>,
     /// URI of the group list (`groups.json`).
     pub groups: String,
+}
+
+/// Groups split because they held more than `group_files` files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCap {
+    /// The cap, in files.
+    pub files: usize,
+    /// Groups of the size alone that held more.
+    pub groups_split: usize,
+    /// Why a cap.
+    pub why: String,
 }
 
 /// Concurrency assumed when the job gives none (the Map's default).
@@ -88,6 +108,7 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
     if let Some(old) = read_json::<SnapshotPlan>(run, &plan_uri).await?
         && old.snapshot_fingerprint == snapshot_fingerprint
         && old.group_size == group_size
+        && old.group_files == run.job.group_files
         && old.snapshot_manifest == manifest_uri
     {
         info!(groups = old.n_group, "snapshot already planned");
@@ -118,6 +139,16 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         GroupSize::Bytes(_) => best_fit_decreasing(&files, group_size, table),
         GroupSize::Auto => balanced(&files, Count::AtMost(group_size), table),
     };
+    let cap = run.job.group_files;
+    let (groups, groups_split) = cap_files(groups, cap);
+    let file_cap = (groups_split > 0).then(|| FileCap {
+        files: cap,
+        groups_split,
+        why: format!(
+            "a staging worker pays about one S3 request (~30 ms) per file; {cap} files a group keep an \
+             invocation's requests and time bounded (job field group_files)"
+        ),
+    });
     let items = write_groups(run, GroupKind::SnapshotFileGroups, &groups).await?;
     let groups_uri = run.layout.group_list(GroupKind::SnapshotFileGroups);
     let plan = SnapshotPlan {
@@ -127,6 +158,8 @@ pub async fn plan_snapshot(run: &Run) -> Result<SnapshotPlan> {
         group_size,
         reason,
         n_group: items.len(),
+        group_files: cap,
+        file_cap,
         groups: groups_uri,
     };
     write_json(run, &plan_uri, &plan).await?;

@@ -41,6 +41,11 @@ pub const UPLOADS_AT_ONCE: usize = 4;
 /// Encoded bytes of the staging files being published at once (a larger
 /// file is published alone).
 pub const UPLOAD_BUDGET: u64 = 32 * 1024 * 1024;
+/// Batches of fewer rows (a small file's) are gathered until they hold this
+/// many, then transformed and split as one: every buffered array costs its
+/// own allocations and headers, which the byte budget does not see, and
+/// tens of thousands of tiny files would otherwise multiply them.
+pub const COALESCE_ROWS: usize = 8192;
 
 /// Stages the snapshot file group whose summary is at `group_uri`.
 #[instrument(skip_all, fields(group = %group_uri))]
@@ -85,6 +90,8 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         pipeline: run.pipeline(table.as_deref()),
         filtered: 0,
         prefix: input.fingerprint.clone(),
+        pending: Vec::new(),
+        pending_rows: 0,
         buffers: BTreeMap::new(),
         buffered: 0,
         runs: 0,
@@ -98,6 +105,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         let bytes = std::mem::replace(&mut ahead, next).bytes(f).await?;
         read_records += reader.read(f, bytes, &mut stager).await?;
     }
+    stager.split_pending().await?;
     stager.flush().await?;
     let finished = stager.uploads.drain().await?;
     stager.written.extend(finished);
@@ -169,6 +177,9 @@ struct Stager<'a> {
     /// Records the transform filtered out.
     filtered: u64,
     prefix: String,
+    /// Small batches read but not yet split, with the file each came from.
+    pending: Vec<(RecordBatch, String)>,
+    pending_rows: usize,
     buffers: BTreeMap<PartitionPath, Vec<RecordBatch>>,
     buffered: usize,
     runs: usize,
@@ -190,12 +201,57 @@ impl Stager<'_> {
         self.table.as_deref().unwrap_or("*")
     }
 
-    /// Splits a batch read from `uri` into the partition buffers, flushing
-    /// sorted runs when the memory budget is reached.
+    /// Splits a batch read from `uri` into the partition buffers (a small
+    /// one with the next, [`COALESCE_ROWS`] rows at once), flushing sorted
+    /// runs when the memory budget is reached.
     async fn add(&mut self, batch: RecordBatch, uri: &str) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        if batch.num_rows() >= COALESCE_ROWS {
+            return self.split(batch, uri).await;
+        }
+        self.pending_rows += batch.num_rows();
+        self.pending.push((batch, uri.to_string()));
+        if self.pending_rows >= COALESCE_ROWS {
+            self.split_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// Splits the small batches gathered so far as one. Should that fail,
+    /// each is split on its own, so that the error names its file.
+    async fn split_pending(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        match pending.as_slice() {
+            [] => return Ok(()),
+            [(batch, uri)] => return self.split(batch.clone(), uri).await,
+            _ => {}
+        }
+        let (first, last) = (&pending[0].1, &pending[pending.len() - 1].1);
+        let whole =
+            arrow::compute::concat_batches(&pending[0].0.schema(), pending.iter().map(|(b, _)| b));
+        let filtered = self.filtered;
+        let attempt = match whole {
+            Ok(b) => self.split(b, &format!("{first} … {last}")).await,
+            Err(e) => Err(Error::arrow(first, e)),
+        };
+        // A value the transform or the partitions refuse: nothing of the
+        // failed split was buffered but what the filter counted, and the
+        // batches split one by one name the file at fault.
+        if !matches!(attempt, Err(Error::Schema { .. } | Error::BadData { .. })) {
+            return attempt;
+        }
+        self.filtered = filtered;
+        for (batch, uri) in pending {
+            self.split(batch, &uri).await?;
+        }
+        attempt
+    }
+
+    /// Splits one batch read from `uri` into the partition buffers.
+    async fn split(&mut self, batch: RecordBatch, uri: &str) -> Result<()> {
         let table = self.table_name().to_string();
         let batch = if self.pipeline.is_empty() {
             batch
