@@ -14,13 +14,15 @@ and on one thread (sorted).
 
 Then the worker bench: peak RSS of one `dbsnaplake stage` on a 512 MiB group and of one
 `dbsnaplake compact` writing a ~128 MiB file (what one Lambda invocation holds), and of one
-`dbsnaplake compact` merging 300 small staging files, and of one `dbsnaplake stage` on a
-single large CSV file.
+`dbsnaplake compact` merging 300 small staging files, of one `dbsnaplake stage` on a
+single large CSV file, and of one `dbsnaplake stage` on groups of many small files (the curve
+over BENCH_SMALL_FILES, default 20000,60000,100000 files of 20 rows, ~4.8 KB each).
 
 Environment: BENCH_ROWS (default 10_500_000), BENCH_FILES (100), BENCH_ROUNDS (3),
 BENCH_ORDER (`random`, the reference: order_time at random in every file; `time`: order_time
 grows with the row number, as in a table exported in primary-key order whose keys follow
-insertion time), DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_DIR (.bench)."""
+insertion time), BENCH_SECTIONS (which parts to run, comma-separated, default all: peers,workers,
+many_inputs,text,small_files), DBSNAPLAKE_BIN (target/release/dbsnaplake), BENCH_DIR (.bench)."""
 
 import json
 import os
@@ -94,12 +96,16 @@ def check(out: Path, expected_rows: int, ordered: bool = True):
     return len(files)
 
 
-def main():
-    DIR.mkdir(parents=True, exist_ok=True)
+def reference_snapshot():
+    """Generates the reference snapshot once."""
     if not (SNAP / "manifests/manifest-summary.json").exists():
         shutil.rmtree(SNAP, ignore_errors=True)
         subprocess.run([BIN, "generate", "--out", str(SNAP), "--rows", str(ROWS), "--files", str(FILES)]
                        + (["--time-ordered"] if ORDER == "time" else []), check=True)
+
+
+def main():
+    reference_snapshot()
     size_mb = sum(p.stat().st_size for p in (SNAP / "data").glob("*.parquet")) / 1e6
     (DIR / "polars_job.py").write_text(POLARS)
     (DIR / "duckdb_job.py").write_text(DUCKDB)
@@ -162,6 +168,7 @@ def groups(job, kind):
 def worker_bench():
     """Peak RSS of one staging worker on a 512 MiB group and of one compaction worker writing a
     ~128 MiB file: an unpartitioned job, so one partition file group holds 128 MiB."""
+    reference_snapshot()
     job = {
         "source": {"manifest": str(SNAP / "manifests/manifest-summary.json")},
         "staging": str(DIR / "out/workers-staging"),
@@ -256,8 +263,49 @@ def text_bench():
     step(path, "validate")
 
 
+def small_files_bench():
+    """Peak RSS of one staging worker on one group of N small files (20 rows, ~4.8 KB each, as
+    DynamoDB and busy RDS exports have them), for each N of BENCH_SMALL_FILES: what is held per
+    file must not grow the peak. `group_files` lifts the planner's cap so each is one group."""
+    counts = [int(n) for n in os.environ.get("BENCH_SMALL_FILES", "20000,60000,100000").split(",")]
+    print("\nsmall files (one staging group each; peak over the first's)")
+    first = None
+    for n in counts:
+        snap = DIR / f"snapshot-small-{n}"
+        if not (snap / "manifests/manifest-summary.json").exists():
+            shutil.rmtree(snap, ignore_errors=True)
+            subprocess.run([BIN, "generate", "--out", str(snap), "--rows", str(20 * n), "--files", str(n)],
+                           check=True, capture_output=True)
+        job = {
+            "source": {"manifest": str(snap / "manifests/manifest-summary.json")},
+            "staging": str(DIR / "out/small-staging"),
+            "datalake": str(DIR / "out/small-lake"),
+            "tables": {"*": {"partition_by": [{"name": "year", "from": "order_time", "fn": "year"}]}},
+            "group_size": 1 << 40,
+            "group_files": n,
+        }
+        shutil.rmtree(DIR / "out", ignore_errors=True)
+        (DIR / "out").mkdir()
+        path = DIR / "small-files-job.json"
+        path.write_text(json.dumps(job))
+        step(path, "plan")
+        (g,) = groups(job, "snapshot-file-groups")
+        wall, _, rss, _ = measure([BIN, "stage", "--job", str(path), "--group", str(g)])
+        first = first or rss
+        print(f"stage   {n:7d} files group   {wall:6.2f} s wall {rss:6.0f} MB peak  {rss / first:5.2f}")
+        step(path, "plan-partitions")
+        for g in groups(job, "partition-file-groups"):
+            step(path, "compact", "--group", str(g))
+        step(path, "validate")
+
+
+SECTIONS = {"peers": main, "workers": worker_bench, "many_inputs": many_inputs_bench,
+            "text": text_bench, "small_files": small_files_bench}
+
 if __name__ == "__main__":
-    main()
-    worker_bench()
-    many_inputs_bench()
-    text_bench()
+    chosen = os.environ.get("BENCH_SECTIONS", ",".join(SECTIONS)).split(",")
+    if unknown := [c for c in chosen if c not in SECTIONS]:
+        sys.exit(f"BENCH_SECTIONS: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    DIR.mkdir(parents=True, exist_ok=True)
+    for c in chosen:
+        SECTIONS[c]()
