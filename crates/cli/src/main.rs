@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use dbsnaplake_core::config::S3Settings;
 use dbsnaplake_core::generate::{self, Spec};
@@ -17,7 +17,7 @@ use dbsnaplake_core::steps::local::{Phase, Progress, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
 use dbsnaplake_core::storage::{S3Store, StorageRef, Stores, is_s3};
 use dbsnaplake_core::{ErrorKind, Job, Run};
-use dbsnaplake_lambda_common::executions;
+use dbsnaplake_lambda_common::{executions, replay};
 use indicatif::{ProgressBar, ProgressStyle};
 
 const EXIT_STATUS: &str = "\
@@ -149,6 +149,20 @@ enum Command {
         state_machine_arn: String,
         #[command(flatten)]
         job: JobArg,
+    },
+    /// Start the conversions of the export events kept in the stack's failed events queue
+    /// (its FailedEventsQueueUrl output), as the trigger would have; each message is deleted
+    /// once its execution exists, and one that still fails stays, with its reason printed.
+    Replay {
+        /// URL of the queue.
+        #[arg(long, value_name = "URL")]
+        queue_url: String,
+        /// ARN of the deployed state machine (the stack's StateMachineArn output).
+        #[arg(long, value_name = "ARN")]
+        state_machine_arn: String,
+        /// A file holding the stack's JobTemplate (the trigger's DBSNAPLAKE_JOB_TEMPLATE).
+        #[arg(long, value_name = "FILE")]
+        job_template: PathBuf,
     },
     /// Show an execution's state, and the item counts of its Map runs.
     Status {
@@ -389,6 +403,44 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             let job = load_job(&job, s3)?;
             start(&sfn_client(s3).await, &state_machine_arn, &job).await
         }
+        Command::Replay {
+            queue_url,
+            state_machine_arn,
+            job_template,
+        } => {
+            let template = std::fs::read_to_string(&job_template).with_context(|| {
+                format!("cannot read the job template {}", job_template.display())
+            })?;
+            let conf = aws_config_of(s3).await;
+            let outcomes = replay::replay(
+                &aws_sdk_sqs::Client::new(&conf),
+                &aws_sdk_sfn::Client::new(&conf),
+                &queue_url,
+                &state_machine_arn,
+                &template,
+            )
+            .await?;
+            let mut failed = 0;
+            for (id, outcome) in &outcomes {
+                match outcome {
+                    replay::Outcome::Started(e) if e.started => println!("{id}: started {}", e.arn),
+                    replay::Outcome::Started(e) => println!("{id}: already started: {}", e.arn),
+                    replay::Outcome::Ignored => println!("{id}: not an export marker, removed"),
+                    replay::Outcome::Failed(why) => {
+                        failed += 1;
+                        println!("{id}: kept in the queue: {why}");
+                    }
+                }
+            }
+            println!("{} messages, {failed} kept", outcomes.len());
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} messages could not be started",
+                    outcomes.len()
+                );
+            }
+            Ok(())
+        }
         Command::Status { execution_arn } => status(&sfn_client(s3).await, &execution_arn).await,
         Command::Generate {
             out,
@@ -522,12 +574,17 @@ fn print_summary(v: &Validation, secs: f64, source: &str) {
     );
 }
 
-async fn sfn_client(s3: &S3Flags) -> aws_sdk_sfn::Client {
+/// The AWS configuration of the environment, at `--endpoint-url` if given.
+async fn aws_config_of(s3: &S3Flags) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(ep) = &s3.endpoint_url {
         loader = loader.endpoint_url(ep);
     }
-    aws_sdk_sfn::Client::new(&loader.load().await)
+    loader.load().await
+}
+
+async fn sfn_client(s3: &S3Flags) -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::new(&aws_config_of(s3).await)
 }
 
 /// Starts the job's execution; an execution of the same snapshot already

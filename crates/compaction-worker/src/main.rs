@@ -14,7 +14,7 @@ async fn handler(run: Run, input: StepInput) -> Result<WorkerOutput, StepError> 
 async fn main() -> Result<(), lambda_runtime::Error> {
     // Run files of an invocation killed mid-merge stay in /tmp otherwise.
     remove_stale_runs(&std::env::temp_dir());
-    serve(handler).await
+    serve("compaction-worker", handler).await
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! What an EventBridge event asks the trigger for: the job of an
 //! export-complete marker or of a scheduled run, from the job template.
 
+use crate::StepError;
 use dbsnaplake_core::{Error, Job};
-use dbsnaplake_lambda_common::StepError;
 use serde::Deserialize;
 
 /// The parts of an EventBridge event the trigger reads.

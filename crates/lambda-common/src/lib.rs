@@ -7,11 +7,18 @@
 //! - [`StepError`] turns a core error into the stable error name the state
 //!   machine's Retry and Catch match on ([`ERROR_NAMES`]).
 //! - [`executions::start`] starts a job's execution, once per snapshot.
+//! - [`event::job_for`] is the job an export-complete or schedule event asks
+//!   for; [`replay::replay`] starts the events the failed events queue kept.
+//! - [`metrics::emf_line`] logs each invocation's counts as CloudWatch metrics.
 
+pub mod event;
 pub mod executions;
+pub mod metrics;
+pub mod replay;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dbsnaplake_core::storage::StoreCache;
 use dbsnaplake_core::{Error, ErrorKind, Job, Run};
@@ -141,9 +148,10 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Runs a pipeline function: `step` gets the run of each event's job and the
-/// event, and returns a small result.
-pub async fn serve<O, F, Fut>(step: F) -> Result<(), lambda_runtime::Error>
+/// Runs the pipeline function `name`: `step` gets the run of each event's
+/// job and the event, and returns a small result, whose counts are logged as
+/// metrics of dimension `Step` = `name` ([`metrics`]).
+pub async fn serve<O, F, Fut>(name: &'static str, step: F) -> Result<(), lambda_runtime::Error>
 where
     O: Serialize,
     F: Fn(Run, StepInput) -> Fut,
@@ -155,9 +163,25 @@ where
     let step = &step;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StepInput>| async move {
+            let started = Instant::now();
             let input = event.payload;
             let run = config.run(input.job.clone()).await?;
-            step(run, input).await
+            let out = step(run, input).await?;
+            let value = serde_json::to_value(&out).expect("an output serializes");
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            // Not through tracing: EMF must be the whole line.
+            println!(
+                "{}",
+                metrics::emf_line(
+                    name,
+                    &value,
+                    started.elapsed().as_secs_f64(),
+                    now.as_millis()
+                )
+            );
+            Ok::<_, StepError>(out)
         },
     ))
     .await

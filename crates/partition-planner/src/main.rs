@@ -12,7 +12,7 @@ async fn handler(run: Run, _input: StepInput) -> Result<PlanOutput, StepError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(handler).await
+    serve("partition-planner", handler).await
 }
 
 #[cfg(test)]

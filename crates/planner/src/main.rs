@@ -14,7 +14,7 @@ async fn handler(run: Run, _input: StepInput) -> Result<PlanOutput, StepError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(handler).await
+    serve("planner", handler).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ async fn handler(run: Run, input: StepInput) -> Result<WorkerOutput, StepError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(handler).await
+    serve("staging-worker", handler).await
 }
 
 #[cfg(test)]

@@ -6,20 +6,19 @@
 //! `${ExportUri}` (the export folder, `s3://bucket/prefix`), `${ExportName}`
 //! (its last segment) and `${ExportKind}` (the source field for that export:
 //! `rds_export` or `dynamodb_export`) filled in; for a schedule, `${ScheduledTime}` (the
-//! event's time, `2026-11-20T00-00-00Z`) ([`event`]). An execution of the
+//! event's time, `2026-11-20T00-00-00Z`) ([`event`](dbsnaplake_lambda_common::event)). An execution of the
 //! same snapshot there already is success ([`executions::start`]); a
 //! failure a retry may cure is an error, so that it is retried.
 //!
 //! Environment: `DBSNAPLAKE_STATE_MACHINE_ARN`, `DBSNAPLAKE_JOB_TEMPLATE`.
 
-mod event;
 #[cfg(test)]
 mod tests;
 
 use aws_sdk_sfn::Client;
 use dbsnaplake_core::Job;
+use dbsnaplake_lambda_common::event::{Event, fill, job_for};
 use dbsnaplake_lambda_common::{StepError, executions, init_tracing};
-use event::{Event, fill, job_for};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 

@@ -9,6 +9,19 @@ fn event(fixture: &str) -> Event {
     serde_json::from_str(fixture).unwrap()
 }
 
+/// A Step Functions client of `endpoint` that makes one attempt per call.
+async fn client_at(endpoint: String) -> Client {
+    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    Client::new(&conf)
+}
+
 /// Against moto's Step Functions API on loopback: a duplicate event starts nothing.
 #[tokio::test]
 async fn a_duplicate_event_starts_one_execution() {
@@ -33,7 +46,7 @@ async fn a_duplicate_event_starts_one_execution() {
         state_machine_arn: sm.state_machine_arn().to_string(),
         job_template: TEMPLATE.to_string(),
     };
-    let rds = include_str!("fixtures/rds-export-info.json");
+    let rds = include_str!("../../lambda-common/src/fixtures/rds-export-info.json");
     let first = handler(&client, &config, event(rds)).await.unwrap();
     assert!(first.started, "{first:?}");
     let again = handler(&client, &config, event(rds)).await.unwrap();
@@ -45,7 +58,9 @@ async fn a_duplicate_event_starts_one_execution() {
     let ddb = handler(
         &client,
         &config,
-        event(include_str!("fixtures/dynamodb-manifest-summary.json")),
+        event(include_str!(
+            "../../lambda-common/src/fixtures/dynamodb-manifest-summary.json"
+        )),
     )
     .await
     .unwrap();
@@ -80,23 +95,12 @@ async fn a_duplicate_event_starts_one_execution() {
 /// is transient (EventBridge and Lambda retry it).
 #[tokio::test]
 async fn a_failed_start_is_an_error_a_retry_can_tell() {
-    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
     let moto = dbsnaplake_testing::Moto::start();
-    let client_at = |endpoint: String| async move {
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .load()
-            .await;
-        Client::new(&conf)
-    };
     let config = Config {
         state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:missing".into(),
         job_template: TEMPLATE.to_string(),
     };
-    let rds = include_str!("fixtures/rds-export-info.json");
+    let rds = include_str!("../../lambda-common/src/fixtures/rds-export-info.json");
     let e = handler(&client_at(moto.endpoint.clone()).await, &config, event(rds))
         .await
         .unwrap_err();
@@ -113,4 +117,38 @@ async fn a_failed_start_is_an_error_a_retry_can_tell() {
         .await
         .unwrap_err();
     assert_eq!(e.name(), dbsnaplake_lambda_common::TRANSIENT, "{}", e.0);
+}
+
+/// A throttled StartExecution (Step Functions' `ThrottlingException`, from a
+/// one-answer server on loopback) is a transient error, so that Lambda
+/// retries the event and then keeps it in the failed events queue.
+#[tokio::test]
+async fn a_throttled_start_is_transient() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut request = [0u8; 65536];
+            let _ = stream.read(&mut request).unwrap();
+            let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+            write!(
+                stream,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: r1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+    });
+    let config = Config {
+        state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:sm".into(),
+        job_template: TEMPLATE.to_string(),
+    };
+    let rds = include_str!("../../lambda-common/src/fixtures/rds-export-info.json");
+    let e = handler(&client_at(endpoint).await, &config, event(rds))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name(), dbsnaplake_lambda_common::TRANSIENT, "{}", e.0);
+    assert!(e.0.to_string().contains("Rate exceeded"), "{}", e.0);
 }

@@ -49,7 +49,7 @@ async fn handler(run: Run, input: StepInput) -> Result<Output, StepError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(handler).await
+    serve("validator", handler).await
 }
 
 #[cfg(test)]

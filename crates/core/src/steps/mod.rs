@@ -213,6 +213,8 @@ pub struct WorkerOutput {
     pub n_file: usize,
     /// Records written.
     pub n_record: u64,
+    /// Bytes written.
+    pub size: u64,
     /// True when the group had been done already and nothing was done now.
     pub skipped: bool,
 }
@@ -248,6 +250,7 @@ async fn worker_input(
                 manifest: out_uri,
                 n_file: s.details.n_file.unwrap_or(0),
                 n_record: s.n_record.unwrap_or(0),
+                size: s.size,
                 skipped: true,
             });
         }
@@ -288,6 +291,7 @@ async fn worker_output(
         manifest,
         n_file: written.len(),
         n_record: summary.n_record.unwrap_or(0),
+        size: summary.size,
         skipped: false,
     })
 }
