@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/dbsnaplake
 
-.PHONY: help demo build test check lint lint-infra python-deps package deploy bench bench-s3 clean
+.PHONY: help demo build test check lint lint-infra python-deps package deploy bench bench-s3 bench-cold-start clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -56,22 +56,40 @@ $(CHECKOV): infra/checkov-requirements.txt
 	touch $@
 
 LAMBDAS := planner staging-worker partition-planner compaction-worker validator trigger
+LAMBDA_DIR := target/lambda-arm64
+# The largest zip `make package` accepts (bytes); see docs/aws.md#packages.
+ZIP_BUDGET := 16777216
 
-package: ## arm64 zips of every Lambda with cargo-lambda (pip install cargo-lambda), sizes printed
+package: ## arm64 zips of the six functions from one build (profile lambda, cargo-lambda from pip), sizes printed, each within ZIP_BUDGET
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda || pip install cargo-lambda
-	for f in $(LAMBDAS); do \
-		PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --output-format zip \
-			-p dbsnaplake-$$f --lambda-dir target/lambda-arm64 || exit 1; \
-	done
-	@ls -l target/lambda-arm64/*/bootstrap.zip | awk '{printf "%10d  %s\n", $$5, $$9}'
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --locked --profile lambda --arm64 \
+		--lambda-dir $(LAMBDA_DIR) $(addprefix -p dbsnaplake-,$(LAMBDAS))
+	python3 infra/package.py $(LAMBDA_DIR) $(ZIP_BUDGET) $(addprefix dbsnaplake-,$(LAMBDAS))
+
+# `sam build` (BuildMethod: makefile, in source: infra/samconfig.toml) takes each function's
+# bootstrap from the one `make package` build.
+build-PlannerFunction: FUNCTION = planner
+build-StagingWorkerFunction: FUNCTION = staging-worker
+build-PartitionPlannerFunction: FUNCTION = partition-planner
+build-CompactionWorkerFunction: FUNCTION = compaction-worker
+build-ValidatorFunction: FUNCTION = validator
+build-TriggerFunction: FUNCTION = trigger
+build-PlannerFunction build-StagingWorkerFunction build-PartitionPlannerFunction \
+build-CompactionWorkerFunction build-ValidatorFunction build-TriggerFunction: package
+	cp $(LAMBDA_DIR)/dbsnaplake-$(FUNCTION)/bootstrap $(ARTIFACTS_DIR)/bootstrap
+
+bench-cold-start: python-deps ## Init duration of each function binary, release profile vs lambda profile (native builds; page cache dropped when root)
+	$(CARGO) build --release --locked $(addprefix -p dbsnaplake-,$(LAMBDAS))
+	$(CARGO) build --profile lambda --locked $(addprefix -p dbsnaplake-,$(LAMBDAS))
+	$(PY) bench/cold_start.py target/release target/lambda
 
 deploy: ## sam build + sam deploy --guided (needs AWS credentials; never run in CI)
-	cd infra && sam build --template template.yaml && sam deploy --guided
+	cd infra && sam build && sam deploy --guided
 
 bench-s3: build python-deps ## A staging and a compaction worker against moto on loopback (BENCH_BASELINE=<binary> alternates another build)
 	DBSNAPLAKE_BIN=$(CURDIR)/$(BIN) $(PY) bench/s3_bench.py
 
-bench: build python-deps ## dbsnaplake vs polars vs DuckDB on the reference job (BENCH_ROWS, BENCH_ROUNDS to scale; BENCH_ORDER=time for time-ordered sources)
+bench: build python-deps ## dbsnaplake vs polars vs DuckDB on the reference job (BENCH_ROWS, BENCH_ROUNDS to scale; BENCH_ORDER=time for time-ordered sources; BENCH_SECTIONS=workers,small_files for parts)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	DBSNAPLAKE_BIN=$(CURDIR)/$(BIN) $(PY) bench/bench.py
 

@@ -103,21 +103,33 @@ fn every_placeholder_is_substituted_by_the_template_and_tasks_invoke_lambdas() {
     }
 }
 
+/// Every function of the template is built by a Makefile target (SAM's
+/// `makefile` build method) that copies the bootstrap of a function crate.
 #[test]
-fn every_function_binary_is_a_crate_of_the_workspace() {
-    let binaries: Vec<&str> = TEMPLATE
+fn every_function_is_built_from_a_crate_of_the_workspace() {
+    let makefile = include_str!("../../Makefile");
+    let functions: Vec<&str> = TEMPLATE
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("Binary: "))
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.trim().strip_suffix(':'))
+        .filter(|name| name.ends_with("Function") && *name != "Function")
         .collect();
-    assert_eq!(binaries.len(), 6);
-    for b in binaries {
-        let krate = b.strip_prefix("dbsnaplake-").unwrap();
+    assert_eq!(functions.len(), 6, "{functions:?}");
+    assert_eq!(TEMPLATE.matches("BuildMethod: makefile").count(), 6);
+    for f in functions {
+        let krate = makefile
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("build-{f}: FUNCTION = ")))
+            .unwrap_or_else(|| panic!("no Makefile target build-{f}"));
         let manifest = std::fs::read_to_string(format!(
             "{}/../crates/{krate}/Cargo.toml",
             env!("CARGO_MANIFEST_DIR")
         ))
-        .unwrap_or_else(|_| panic!("no crate for {b}"));
-        assert!(manifest.contains(&format!("name = \"{b}\"")), "{b}");
+        .unwrap_or_else(|_| panic!("no crate for {f}"));
+        assert!(
+            manifest.contains(&format!("name = \"dbsnaplake-{krate}\"")),
+            "{f}"
+        );
     }
 }
 
