@@ -4,16 +4,18 @@
 //! This binary is only flags and glue: every step is a function of
 //! `dbsnaplake-core`, the same one the Lambda functions call.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use dbsnaplake_core::config::S3Settings;
 use dbsnaplake_core::generate::{self, Spec};
-use dbsnaplake_core::steps::local::{Phase, Progress, run_all};
+use dbsnaplake_core::steps::Meter;
+use dbsnaplake_core::steps::local::{Phase, Progress, Totals, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
 use dbsnaplake_core::storage::{S3Store, StorageRef, Stores, is_s3};
 use dbsnaplake_core::{ErrorKind, Job, Run};
@@ -164,6 +166,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         job_template: PathBuf,
     },
+    /// Print the JSON Schema of the job file, for editors (docs/job.md#in-an-editor).
+    Schema,
     /// Show an execution's state, and the item counts of its Map runs.
     Status {
         /// The execution ARN `start` printed.
@@ -338,7 +342,7 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             run.job.concurrency.get_or_insert(workers);
             let started = Instant::now();
-            let result = run_all(&run, workers, &Bars(Default::default())).await?;
+            let result = run_all(&run, workers, &Reporter::new(run.meter.clone())).await?;
             if let Some(c) = &run.job.catalog
                 && !json
             {
@@ -441,6 +445,11 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
             }
             Ok(())
         }
+        Command::Schema => {
+            let schema = dbsnaplake_core::config::job_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(())
+        }
         Command::Status { execution_arn } => status(&sfn_client(s3).await, &execution_arn).await,
         Command::Generate {
             out,
@@ -486,31 +495,122 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
     }
 }
 
-/// Progress bars on stderr (drawn only on a terminal).
-struct Bars(std::sync::Mutex<Option<ProgressBar>>);
+/// Progress of a local run on stderr: on a terminal, a bar of records with
+/// their rate, the bytes, the groups done and an ETA, redrawn as the workers
+/// count; otherwise a log line every [`LOG_EVERY`].
+struct Reporter {
+    meter: Meter,
+    terminal: bool,
+    phase: std::sync::Mutex<Option<PhaseReport>>,
+}
 
-impl Progress for Bars {
-    fn start(&self, phase: Phase, total: usize) {
-        let pb = ProgressBar::new(total as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed_precise}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        pb.set_prefix(match phase {
-            Phase::Staging => "staging",
-            Phase::Compacting => "compacting",
-        });
-        *self.0.lock().expect("not poisoned") = Some(pb);
-    }
-    fn advance(&self, _phase: Phase) {
-        if let Some(pb) = self.0.lock().expect("not poisoned").as_ref() {
-            pb.inc(1);
+/// How often a run not on a terminal logs its progress.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// The phase under way.
+struct PhaseReport {
+    name: &'static str,
+    bar: ProgressBar,
+    groups: usize,
+    done: usize,
+    totals: Totals,
+    /// The meter when the phase started.
+    base: (u64, u64),
+    started: Instant,
+    logged: Instant,
+}
+
+impl Reporter {
+    fn new(meter: Meter) -> Self {
+        Reporter {
+            meter,
+            terminal: std::io::stderr().is_terminal(),
+            phase: Default::default(),
         }
     }
+
+    /// Brings the bar (or the log) up to the meter; `force` logs now.
+    fn update(&self, force: bool) {
+        let mut guard = self.phase.lock().expect("not poisoned");
+        let Some(p) = guard.as_mut() else { return };
+        let (bytes, records) = self.meter.read();
+        let (bytes, records) = (bytes - p.base.0, records - p.base.1);
+        let verb = if p.name == "staging" {
+            "read"
+        } else {
+            "written"
+        };
+        let message = format!("{} {verb} · groups {}/{}", human(bytes), p.done, p.groups);
+        if self.terminal {
+            p.bar.set_position(records);
+            p.bar.set_message(message);
+        } else if force || p.logged.elapsed() >= LOG_EVERY {
+            p.logged = Instant::now();
+            let secs = p.started.elapsed().as_secs_f64().max(1e-3);
+            let rate = records as f64 / secs;
+            let of = match p.totals.records {
+                Some(total) if total > 0 => {
+                    let eta = (total.saturating_sub(records) as f64 / rate.max(1.0)).round();
+                    format!(
+                        "/{total} records ({:.0}%), eta {eta} s",
+                        100.0 * records as f64 / total as f64
+                    )
+                }
+                _ => " records".to_string(),
+            };
+            eprintln!(
+                "{}: {records}{of}, {message}, {:.0} records/s",
+                p.name, rate
+            );
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn start(&self, phase: Phase, groups: usize, totals: Totals) {
+        let name = match phase {
+            Phase::Staging => "staging",
+            Phase::Compacting => "compacting",
+        };
+        let bar = if self.terminal {
+            let bar = ProgressBar::new(totals.records.unwrap_or(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>10} [{bar:30}] {human_pos}/{human_len} records {per_sec} · {msg} · eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        *self.phase.lock().expect("not poisoned") = Some(PhaseReport {
+            name,
+            bar,
+            groups,
+            done: 0,
+            totals,
+            base: self.meter.read(),
+            started: Instant::now(),
+            logged: Instant::now(),
+        });
+    }
+    fn tick(&self) {
+        self.update(false);
+    }
+    fn advance(&self, _phase: Phase) {
+        if let Some(p) = self.phase.lock().expect("not poisoned").as_mut() {
+            p.done += 1;
+        }
+        self.update(false);
+    }
     fn finish(&self, _phase: Phase) {
-        if let Some(pb) = self.0.lock().expect("not poisoned").take() {
-            pb.finish();
+        self.update(true);
+        if let Some(p) = self.phase.lock().expect("not poisoned").take() {
+            p.bar.finish();
         }
     }
 }

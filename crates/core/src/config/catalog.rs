@@ -22,7 +22,7 @@ use super::OutputFormat;
 use super::table::check_table_key;
 
 /// The catalog the lake is registered in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     /// The kind of catalog: `glue`, the AWS Glue Data Catalog, or `sql`,
@@ -57,7 +57,7 @@ pub struct Catalog {
 }
 
 /// The catalogs a lake is registered in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CatalogKind {
     /// The AWS Glue Data Catalog.
@@ -71,7 +71,9 @@ fn default_name() -> String {
 }
 
 /// How a registered table's partitions are found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Partitions {
     /// Athena partition projection: one table update switches every reader.
@@ -83,7 +85,9 @@ pub enum Partitions {
 }
 
 /// What happens to a column type Athena cannot read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AthenaTypes {
     /// The planner refuses it, naming the column.

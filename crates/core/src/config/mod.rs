@@ -45,11 +45,18 @@ pub use table::{PartitionFn, PartitionSpec, SortSpec, TableSpec};
 use table::{check_partition_name, check_table_key};
 use uri::overlaps;
 
+/// The JSON Schema of a job file (draft 2020-12), derived from [`Job`] and
+/// its parts, with their documentation as descriptions: what an editor
+/// needs to complete and check a job (`dbsnaplake schema`).
+pub fn job_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Job)).expect("a schema serializes")
+}
+
 /// Default target size of a data lake file: 128 MiB.
 pub const DEFAULT_FILE_SIZE: u64 = 128 * 1024 * 1024;
 
 /// One run of the pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
     /// Where the snapshot is: a snapshot manifest or a folder of files.
@@ -114,6 +121,19 @@ impl Serialize for GroupSize {
             GroupSize::Auto => s.serialize_str("auto"),
             GroupSize::Bytes(b) => s.serialize_u64(*b),
         }
+    }
+}
+
+impl schemars::JsonSchema for GroupSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GroupSize".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "\"auto\" (chosen from the snapshot's statistics) or a positive number of bytes",
+            "oneOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]
+        })
     }
 }
 

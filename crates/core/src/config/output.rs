@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Output settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// File format of the lake: `parquet` (default), `delta` (Parquet plus
@@ -37,7 +37,9 @@ pub struct Output {
 }
 
 /// What becomes of digits below the microsecond.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Nanoseconds {
     /// Refused: the planner (from the footers' statistics) or the staging
@@ -78,7 +80,9 @@ fn yes() -> bool {
 }
 
 /// Output file formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputFormat {
     /// Apache Parquet.
@@ -105,7 +109,9 @@ impl OutputFormat {
 }
 
 /// Parquet compression codecs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
     /// Snappy: fast, the usual choice for lakes.

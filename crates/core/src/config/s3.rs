@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// S3 access settings. Credentials and region come from the default chain
 /// (environment, `AWS_PROFILE`, SSO, instance or Lambda role); never from the job.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3Settings {
     /// Another S3 endpoint (MinIO, a local test server). `AWS_ENDPOINT_URL`
@@ -29,7 +29,7 @@ pub struct S3Settings {
 }
 
 /// Server-side encryption modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Sse {
     /// SSE-S3.
     #[serde(rename = "AES256")]

@@ -20,7 +20,7 @@ use super::table::check_table_key;
 use super::types::{AttrType, AttrTypes, ColumnSpec, given_schema, parse_type};
 
 /// Where the snapshot comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "SourceFields", into = "SourceFields")]
 pub enum Source {
     /// A snapshot `manifest-summary.json` (the seed's DB Snapshot File
@@ -141,7 +141,7 @@ pub enum DataFormat<'a> {
 
 /// The JSON form of a [`Source`]: exactly one of `manifest`, `files`,
 /// `rds_export` or `dynamodb_export`, with the fields that go with it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[doc(hidden)]
 pub struct SourceFields {
@@ -319,7 +319,9 @@ fn check_column_key(key: &str) -> Result<(), String> {
 }
 
 /// Input file formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum InputFormat {
     /// Apache Parquet.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Settings of one table.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableSpec {
     /// Hive partition keys, outermost first. Empty: one unpartitioned folder.
@@ -20,7 +20,7 @@ pub struct TableSpec {
 }
 
 /// One hive partition key: `<name>=<fn(from)>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartitionSpec {
     /// Name of the key in the path (`year` in `year=2024`).
@@ -36,7 +36,9 @@ pub struct PartitionSpec {
 /// strings (`2024-03-05`, `2024-03-05 07:08:09.123456+00`, `…T…Z`) are
 /// accepted by the calendar functions; strings with an offset are converted to
 /// UTC first, timestamps with a time zone use that zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PartitionFn {
     /// Four-digit year: `2024`.
@@ -54,7 +56,7 @@ pub enum PartitionFn {
 }
 
 /// One sort key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SortSpec {
     /// Column to sort by.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// A transform step of the job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Renames columns: `{"old": "new", …}`.
@@ -25,7 +25,7 @@ pub enum Step {
 }
 
 /// A derived column: `name = fn(from)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Derive {
     /// The new column.
@@ -54,7 +54,7 @@ pub struct Derive {
 }
 
 /// Functions of [`Derive`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeriveFn {
     /// Year as an integer (timestamps, dates, ISO-8601 strings).
@@ -80,7 +80,7 @@ pub enum DeriveFn {
 }
 
 /// Units of `truncate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TruncUnit {
     /// January 1st, 00:00.
@@ -98,7 +98,7 @@ pub enum TruncUnit {
 }
 
 /// A filter condition: a comparison, or `and` / `or` of conditions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Predicate {
     /// All of these hold.
@@ -119,7 +119,7 @@ pub struct Predicate {
 }
 
 /// Comparisons of a [`Predicate`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Op {
     /// Equal.
     #[serde(rename = "=")]

@@ -99,7 +99,7 @@ fn decimal_args(args: &str) -> Option<(u8, i8)> {
 }
 
 /// One column of a given schema (`source.schema`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnSpec {
     /// Column name (the JSON key, or the CSV header).
@@ -126,7 +126,7 @@ pub fn given_schema(columns: &[ColumnSpec]) -> Result<SchemaRef, String> {
 /// The column type of one DynamoDB attribute: `string`, `decimal(p,s)`,
 /// `binary` or `bool` as [`parse_type`] reads them, or a set of one of
 /// them (`string_set`, `decimal_set(p,s)`, `binary_set`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub enum AttrType {
     /// Text: S values, and any other value rendered as text.

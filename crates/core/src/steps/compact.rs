@@ -405,6 +405,7 @@ impl Outputs<'_> {
                     let room = rows_in(i) - w.rows();
                     let take = (batch.num_rows() as u64).min(room) as usize;
                     w.write(&batch.slice(0, take)).await?;
+                    self.run.meter.add(0, take as u64);
                     batch = batch.slice(take, batch.num_rows() - take);
                     let bytes = w.approx_size();
                     if cap.is_some_and(|cap| bytes > cap) {
@@ -414,7 +415,9 @@ impl Outputs<'_> {
                         }));
                     }
                     if w.rows() == rows_in(i) {
-                        written.push(current.take().expect("a writer is open").finish().await?);
+                        let done = current.take().expect("a writer is open").finish().await?;
+                        self.run.meter.add(done.meta.size, 0);
+                        written.push(done);
                     }
                 }
             }
@@ -430,7 +433,9 @@ impl Outputs<'_> {
         }
         if let Some(w) = current.take() {
             // Fewer rows than the manifests promised: finish() refuses to publish.
-            written.push(w.finish().await?);
+            let done = w.finish().await?;
+            self.run.meter.add(done.meta.size, 0);
+            written.push(done);
         }
         Ok(Ok(written))
     }

@@ -20,15 +20,30 @@ pub enum Phase {
     Compacting,
 }
 
-/// Receives progress of a local run (the CLI draws bars with it).
+/// What a phase will work through, as far as the plan knows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Bytes: of the snapshot files (staging), of the staging files (compacting).
+    pub bytes: u64,
+    /// Records, when every manifest counts them.
+    pub records: Option<u64>,
+}
+
+/// Receives progress of a local run (the CLI draws bars with it); the
+/// counts within a group are the run's [`Meter`](super::Meter).
 pub trait Progress: Send + Sync {
-    /// A phase starts with `total` groups.
-    fn start(&self, _phase: Phase, _total: usize) {}
+    /// A phase starts with `groups` groups over `totals`.
+    fn start(&self, _phase: Phase, _groups: usize, _totals: Totals) {}
+    /// Called every [`TICK`] while a phase runs, to show the meter.
+    fn tick(&self) {}
     /// One group of the phase finished.
     fn advance(&self, _phase: Phase) {}
     /// The phase finished.
     fn finish(&self, _phase: Phase) {}
 }
+
+/// How often [`Progress::tick`] is called.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Progress that goes nowhere.
 #[derive(Debug, Default)]
@@ -40,20 +55,23 @@ impl Progress for Quiet {}
 /// (if it names one); returns the validation result (an error if invalid).
 pub async fn run_all(run: &Run, workers: usize, progress: &dyn Progress) -> Result<Validation> {
     import::import(run).await?;
-    plan_snapshot::plan_snapshot(run).await?;
-    fan_out(
-        run,
-        GroupKind::SnapshotFileGroups,
-        Phase::Staging,
-        workers,
-        progress,
-    )
-    .await?;
-    plan_partitions::plan_partitions(run).await?;
+    let plan = plan_snapshot::plan_snapshot(run).await?;
+    let totals = Totals {
+        bytes: plan.stats.total_size,
+        records: plan.stats.n_record,
+    };
+    let phase = (Phase::Staging, totals);
+    fan_out(run, GroupKind::SnapshotFileGroups, phase, workers, progress).await?;
+    let plan = plan_partitions::plan_partitions(run).await?;
+    let totals = Totals {
+        bytes: plan.size,
+        records: Some(plan.n_record),
+    };
+    let phase = (Phase::Compacting, totals);
     fan_out(
         run,
         GroupKind::PartitionFileGroups,
-        Phase::Compacting,
+        phase,
         workers,
         progress,
     )
@@ -68,12 +86,12 @@ pub async fn run_all(run: &Run, workers: usize, progress: &dyn Progress) -> Resu
 async fn fan_out(
     run: &Run,
     kind: GroupKind,
-    phase: Phase,
+    (phase, totals): (Phase, Totals),
     workers: usize,
     progress: &dyn Progress,
 ) -> Result<()> {
     let groups = read_group_list(run, kind).await?;
-    progress.start(phase, groups.len());
+    progress.start(phase, groups.len(), totals);
     let mut tasks = futures::stream::iter(groups)
         .map(|g| {
             let run = run.clone();
@@ -85,9 +103,16 @@ async fn fan_out(
             })
         })
         .buffer_unordered(workers.max(1));
-    while let Some(done) = tasks.next().await {
-        done.map_err(|e| Error::Internal(format!("a worker panicked: {e}")))??;
-        progress.advance(phase);
+    let mut ticks = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            done = tasks.next() => {
+                let Some(done) = done else { break };
+                done.map_err(|e| Error::Internal(format!("a worker panicked: {e}")))??;
+                progress.advance(phase);
+            }
+            _ = ticks.tick() => progress.tick(),
+        }
     }
     progress.finish(phase);
     Ok(())

@@ -27,6 +27,7 @@ pub mod stage;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
@@ -58,6 +59,30 @@ pub struct Run {
     plugged: BTreeMap<String, Vec<Arc<dyn Transform>>>,
     /// Schemas of the Parquet footers step 0 read in this process.
     footer_schemas: FooterSchemas,
+    /// What this process's workers have read and written so far.
+    pub meter: Meter,
+}
+
+/// Running counts of the work of a process's workers, for progress: bytes
+/// (a staging worker's read, a compaction worker's written) and records.
+/// Clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct Meter(Arc<(AtomicU64, AtomicU64)>);
+
+impl Meter {
+    /// Counts `bytes` and `records` more.
+    pub fn add(&self, bytes: u64, records: u64) {
+        self.0.0.fetch_add(bytes, Ordering::Relaxed);
+        self.0.1.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// The bytes and records counted so far.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.0.0.load(Ordering::Relaxed),
+            self.0.1.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// The Arrow schemas of the Parquet footers step 0 read for their record
@@ -91,6 +116,7 @@ impl Run {
             store,
             plugged: BTreeMap::new(),
             footer_schemas: FooterSchemas::default(),
+            meter: Meter::default(),
         }
     }
 

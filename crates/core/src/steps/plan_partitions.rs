@@ -25,6 +25,12 @@ pub struct PartitionPlan {
     pub file_size: u64,
     /// Staging files planned.
     pub n_staging_file: usize,
+    /// Their bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// Their records.
+    #[serde(default)]
+    pub n_record: u64,
     /// Number of partition file groups.
     pub n_group: usize,
     /// URI of the group list.
@@ -74,6 +80,8 @@ pub async fn plan_partitions(run: &Run) -> Result<PartitionPlan> {
         staging_fingerprint,
         file_size,
         n_staging_file: files.len(),
+        size: files.iter().map(|f| f.size).sum(),
+        n_record: files.iter().filter_map(|f| f.n_record).sum(),
         n_group: items.len(),
         groups: groups_uri,
     };

@@ -104,6 +104,7 @@ pub async fn stage(run: &Run, group_uri: &str) -> Result<WorkerOutput> {
         let next = ReadAhead::start(run, files.get(i + 1));
         let bytes = std::mem::replace(&mut ahead, next).bytes(f).await?;
         read_records += reader.read(f, bytes, &mut stager).await?;
+        run.meter.add(f.size, 0);
     }
     stager.split_pending().await?;
     stager.flush().await?;
@@ -205,6 +206,7 @@ impl Stager<'_> {
     /// one with the next, [`COALESCE_ROWS`] rows at once), flushing sorted
     /// runs when the memory budget is reached.
     async fn add(&mut self, batch: RecordBatch, uri: &str) -> Result<()> {
+        self.run.meter.add(0, batch.num_rows() as u64);
         if batch.num_rows() == 0 {
             return Ok(());
         }
