@@ -17,7 +17,7 @@ use dbsnaplake_core::generate::{self, Spec};
 use dbsnaplake_core::steps::Meter;
 use dbsnaplake_core::steps::local::{Phase, Progress, Totals, run_all};
 use dbsnaplake_core::steps::{self, validate::Validation};
-use dbsnaplake_core::storage::{S3Store, StorageRef, Stores, is_s3};
+use dbsnaplake_core::storage::{S3Store, StorageRef, Stores, is_s3, split_s3_uri};
 use dbsnaplake_core::{ErrorKind, Job, Run};
 use dbsnaplake_lambda_common::{executions, replay};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -172,6 +172,24 @@ enum Command {
     Status {
         /// The execution ARN `start` printed.
         execution_arn: String,
+    },
+    /// Write a job for a snapshot: looks at SOURCE (an RDS/Aurora export folder, a DynamoDB
+    /// export, a folder with a snapshot manifest, a folder of Parquet/NDJSON/CSV files; local or
+    /// s3://), reads its footers or records, and proposes each table's partitions and sort key,
+    /// with staging and datalake folders in the seed's layout. Prints what it chose and why.
+    Init {
+        /// The export or folder.
+        source: String,
+        /// Folder that holds the staging/ and datalake/ trees (default: s3://<the source's
+        /// bucket>/dbsnaplake for an S3 source, ./dbsnaplake otherwise).
+        #[arg(long, value_name = "URI")]
+        datalake: Option<String>,
+        /// Where to write the job.
+        #[arg(long, value_name = "FILE", default_value = "job.json")]
+        out: PathBuf,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a deterministic synthetic snapshot (Parquet files + snapshot manifest).
     Generate {
@@ -443,6 +461,70 @@ async fn dispatch(command: Command, s3: &S3Flags) -> Result<()> {
                     outcomes.len()
                 );
             }
+            Ok(())
+        }
+        Command::Init {
+            source,
+            datalake,
+            out,
+            force,
+        } => {
+            if out.exists() && !force {
+                bail!(
+                    "{} exists: choose another --out, or --force to replace it",
+                    out.display()
+                );
+            }
+            let absolute = |p: &str| -> Result<String> {
+                let path = std::path::absolute(p).with_context(|| format!("{p}: no such path"))?;
+                Ok(path.to_string_lossy().into_owned())
+            };
+            let source = if is_s3(&source) {
+                source
+            } else {
+                absolute(&source)?
+            };
+            let root = match datalake {
+                Some(d) if is_s3(&d) => d,
+                Some(d) => absolute(&d)?,
+                None if is_s3(&source) => {
+                    let (bucket, _) = split_s3_uri(&source)?;
+                    format!("s3://{bucket}/dbsnaplake")
+                }
+                None => absolute("dbsnaplake")?,
+            };
+            let scratch =
+                std::env::temp_dir().join(format!("dbsnaplake-init-{}", std::process::id()));
+            let settings = S3Settings {
+                path_style: s3.path_style,
+                ..Default::default()
+            };
+            let proposal = dbsnaplake_core::init::propose(
+                &source,
+                &root,
+                &scratch,
+                &settings,
+                s3.endpoint_url.as_deref(),
+            )
+            .await?;
+            let text = serde_json::to_string_pretty(&proposal.job)? + "\n";
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            let tmp = out.with_extension("json.tmp");
+            std::fs::write(&tmp, text)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &out)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            for note in &proposal.notes {
+                println!("{note}");
+            }
+            println!(
+                "wrote {}; run it with: dbsnaplake run --job {}",
+                out.display(),
+                out.display()
+            );
             Ok(())
         }
         Command::Schema => {

@@ -40,6 +40,7 @@ pub mod exact;
 pub mod generate;
 pub mod grouping;
 pub mod iceberg;
+pub mod init;
 pub mod lake_file;
 pub mod layout;
 pub mod manifest;

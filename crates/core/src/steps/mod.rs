@@ -218,7 +218,10 @@ async fn write_json<T: Serialize>(run: &Run, uri: &str, value: &T) -> Result<()>
     run.store.put(uri, Bytes::from(body)).await.map(|_| ())
 }
 
-async fn read_json<T: for<'de> Deserialize<'de>>(run: &Run, uri: &str) -> Result<Option<T>> {
+pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
+    run: &Run,
+    uri: &str,
+) -> Result<Option<T>> {
     match run.store.get(uri).await {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
