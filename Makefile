@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/dbsnaplake
 
-.PHONY: help demo build test check lint lint-infra python-deps package deploy bench bench-s3 bench-cold-start clean
+.PHONY: help demo build test check lint lint-infra python-deps package deploy bench bench-s3 bench-scale bench-cold-start clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ build-TriggerFunction: FUNCTION = trigger
 build-PlannerFunction build-StagingWorkerFunction build-PartitionPlannerFunction \
 build-CompactionWorkerFunction build-ValidatorFunction build-TriggerFunction: package
 	cp $(LAMBDA_DIR)/dbsnaplake-$(FUNCTION)/bootstrap $(ARTIFACTS_DIR)/bootstrap
+
+bench-scale: build python-deps ## dbsnaplake vs polars vs DuckDB at BENCH_SCALE GB (default 8; hard links of the reference files), each in its own memory cgroup; not in CI
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	DBSNAPLAKE_BIN=$(CURDIR)/$(BIN) $(PY) bench/scale_bench.py
 
 bench-cold-start: python-deps ## Init duration of each function binary, release profile vs lambda profile (native builds; page cache dropped when root)
 	$(CARGO) build --release --locked $(addprefix -p dbsnaplake-,$(LAMBDAS))

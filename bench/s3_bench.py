@@ -7,7 +7,8 @@ partitions: many small staging files, each one PUT) and `dbsnaplake compact` of 
 partition (one ~67 MB lake file: a multipart upload).
 Each worker is one process, as one Lambda invocation; the step before it is redone between
 rounds so every round does the same work. Prints the median wall time, CPU time, peak RSS and
-the cores busy on average (CPU over wall: below 1, the worker mostly waited on S3).
+the cores busy on average (CPU over wall: below 1, the worker mostly waited on S3), and the
+bytes and objects staging wrote to S3 (what a staging format costs there).
 
 With BENCH_BASELINE=<another dbsnaplake binary>, the two binaries alternate and the ratio of
 ours to the baseline is printed: how the S3 work of two versions compares on this machine.
@@ -116,6 +117,7 @@ def run(endpoint):
 
     binaries = {"dbsnaplake": BIN} | ({"baseline": BASELINE} if BASELINE else {})
     results = {(w, b): [] for w in ("stage", "compact") for b in binaries}
+    staging = {}
     for r in range(ROUNDS):
         for label, binary in binaries.items():
             # Staging from scratch: clean and plan, then time the worker.
@@ -123,6 +125,10 @@ def run(endpoint):
             step(binary, "plan", "--job", stage_job)
             results[("stage", label)].append(measure(
                 [binary, "stage", "--job", stage_job, "--group", group("months", "snapshot-file-groups")]))
+            # What staging put on S3: the bytes and objects a staging format costs there.
+            staged = [o.size for o in bucket.objects.filter(Prefix="months/staging/")
+                      if "/manifests/" not in o.key]
+            staging[label] = (sum(staged), len(staged))
             # Compaction again: drop the lake file and the lake manifests it left.
             bucket.objects.filter(Prefix="years/lake/").delete()
             bucket.objects.filter(Prefix="years/staging/manifests/datalake-file-groups/").delete()
@@ -142,6 +148,9 @@ def run(endpoint):
         rss = statistics.median(x[2] for x in rs)
         ours = statistics.median(x[0] for x in results[(worker, "dbsnaplake")])
         print(f"{worker:<9}{label:<12}{wall:8.2f}{cpu:8.2f}{rss:9.0f}{cpu / wall:7.2f}{ours / wall:11.2f}")
+    for label, (nbytes, n) in staging.items():
+        print(f"staging written by {label}: {nbytes / 2**20:.1f} MiB in {n} objects "
+              f"({nbytes / size:.2f}x the snapshot's bytes)")
 
 
 if __name__ == "__main__":
